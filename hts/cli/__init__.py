@@ -1,0 +1,49 @@
+"""The ``hts`` command line: ``hts data ...``, ``hts surrogate ...``, ``hts llm ...``, ``hts run`` ...
+
+Each sub-command group lives in its own module and imports heavy packages only inside commands,
+so ``hts --help`` stays fast. Errors of the project's own type (:class:`hts.errors.HTSError`) are
+printed as one red line and exit with status 2; anything else is a bug and shows a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from hts.cli import data as _data
+
+app = typer.Typer(
+    name="hts",
+    help="Design point defects in 2D materials: data, oracle, surrogate, LLM generator, campaigns.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(_data.app, name="data")
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+    )
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """Entry point of the ``hts`` console script."""
+    from hts.errors import HTSError
+
+    try:
+        app()
+    except HTSError as exc:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
