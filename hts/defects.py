@@ -129,24 +129,35 @@ class DefectConfiguration:
         )
 
     def to_cif(self) -> str:
-        """CIF text of :meth:`to_structure` (P1, pymatgen's writer)."""
-        from pymatgen.io.cif import CifWriter
+        """P1 CIF text of :meth:`to_structure` (pymatgen ``CifWriter`` layout, written directly)."""
+        from hts.cif import write_cif
 
-        return str(CifWriter(self.to_structure()))
+        species = self.species_list()
+        keep = [i for i, sp in enumerate(species) if sp != VAC]
+        return write_cif(
+            self.host.lattice_matrix, [species[i] for i in keep], self.host.frac_coords[keep], name=self.host.name
+        )
+
+    @classmethod
+    def from_cif(cls, host: Host, text: str, tol: float = 0.5) -> DefectConfiguration:
+        """Parse CIF text and match it against ``host`` (see :meth:`from_structure`)."""
+        from hts.cif import read_cif
+
+        cell = read_cif(text)
+        _check_lattice(host, cell.abc, cell.angles)
+        return cls.from_arrays(host, cell.frac_coords, cell.species, tol=tol)
 
     @classmethod
     def from_structure(cls, host: Host, structure: Structure, tol: float = 0.5) -> DefectConfiguration:
         """Match ``structure`` site by site against ``host``'s pristine supercell.
 
-        Each atom is assigned to the nearest pristine site (minimum image, within ``tol`` Angstrom);
-        pristine sites with no atom are vacancies. Raises :class:`InputDataError` when the lattice or an
-        atom does not match, or two atoms claim one site.
+        The lattice parameters must match the host's; each atom is then assigned to the nearest
+        pristine site (fractional coordinates, minimum image, within ``tol`` Angstrom); pristine
+        sites with no atom are vacancies. Raises :class:`InputDataError` when the lattice or an atom
+        does not match, or two atoms claim one site.
         """
-        lat = np.asarray(structure.lattice.matrix)
-        if not np.allclose(lat[:2], host.lattice_matrix[:2], atol=0.05):
-            raise InputDataError(
-                f"lattice {np.round(lat, 3).tolist()} does not match the {host.key} pristine supercell"
-            )
+        lat = structure.lattice
+        _check_lattice(host, lat.abc, lat.angles)
         return cls.from_arrays(
             host, np.asarray(structure.frac_coords), [site.specie.symbol for site in structure], tol=tol
         )
@@ -211,6 +222,17 @@ class DefectConfiguration:
     def __str__(self) -> str:
         body = ", ".join(f"{s}:{sp}" for s, sp in self.defects) or "pristine"
         return f"{self.host.key}[{body}]"
+
+
+def _check_lattice(host: Host, abc: Sequence[float], angles: Sequence[float]) -> None:
+    from hts.cif import lattice_parameters
+
+    habc, hang = lattice_parameters(host.lattice_matrix)
+    if not (np.allclose(abc[:2], habc[:2], atol=0.05) and np.allclose(angles, hang, atol=0.5)):
+        raise InputDataError(
+            f"lattice a={abc[0]:.3f} b={abc[1]:.3f} gamma={angles[2]:.1f} does not match the {host.key} "
+            f"pristine supercell (a={habc[0]:.3f} b={habc[1]:.3f} gamma={hang[2]:.1f})"
+        )
 
 
 @dataclass
