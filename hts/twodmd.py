@@ -307,15 +307,27 @@ def _csv_gz(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def write_tables(root: Path, ids: Sequence[str], descriptor_ids: Sequence[str], table: pd.DataFrame | None) -> None:
-    """(Re)write ``defects.csv.gz`` and ``targets.csv.gz`` for ``ids`` with properties from ``table``."""
+def write_tables(
+    root: Path,
+    ids: Sequence[str],
+    descriptor_ids: Sequence[str],
+    table: pd.DataFrame | None,
+    extra_columns: Sequence[str] = (),
+) -> None:
+    """(Re)write ``defects.csv.gz`` and ``targets.csv.gz`` for ``ids`` with properties from ``table``.
+
+    ``extra_columns`` of ``table`` (e.g. the oracle's SCF status) are appended to both files.
+    """
     import pandas as pd
 
     base = pd.DataFrame({"_id": list(ids), "descriptor_id": list(descriptor_ids), "defect_id": ""})
     props = table.reindex(list(ids)) if table is not None else pd.DataFrame(index=list(ids))
     for col in ALL_PROPERTIES:
         base[col] = props[col].to_numpy(dtype=float) if col in props.columns else np.nan
-    _atomic_bytes(root / DEFECTS, _csv_gz(base[["_id", "descriptor_id", "defect_id", *PROPERTY_COLUMNS]]))
+    extra = [c for c in extra_columns if c in props.columns]
+    for col in extra:
+        base[col] = props[col].to_numpy()
+    _atomic_bytes(root / DEFECTS, _csv_gz(base[["_id", "descriptor_id", "defect_id", *PROPERTY_COLUMNS, *extra]]))
     _atomic_bytes(root / TARGETS, _csv_gz(base))
 
 

@@ -1,0 +1,374 @@
+"""Label a 2DMD-layout dataset with a physics oracle on Dask workers, resumably.
+
+Results are appended, one JSON line per structure, to ``DIR/labels/part-*.jsonl`` as they arrive
+(flushed and fsynced), so a run killed at any moment loses only the structures in flight. A restart
+reads every shard, skips the ids already there (none is repeated) and labels the rest. The shards are
+the unit that is committed while a long labelling job runs; :func:`merge_labels` turns them (one or
+many, from any number of runs) into ``defects.csv.gz`` / ``targets.csv.gz`` with the derived 2DMD
+columns:
+
+- ``normalized_homo = homo - E_1 - (E_VBM - E_1)_pristine`` (and likewise LUMO), as 2DMD does, with
+  ``E_1`` the lowest orbital energy and ``E_VBM`` the pristine supercell's HOMO at the same level of
+  theory;
+- ``formation_energy = E_defect - E_pristine + sum(mu_removed) - sum(mu_added)`` with the elemental
+  chemical potentials of :mod:`hts.oracle.references` (same method), and
+  ``formation_energy_per_site`` (divided by the number of defects).
+
+The pristine reference is computed first, once per dataset, and stored in ``labels/reference.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hts.defects import DefectConfiguration
+from hts.errors import ConfigError, InputDataError, OracleError
+from hts.hosts import VAC, Host, get_host
+
+log = logging.getLogger(__name__)
+
+LABELS_DIR = "labels"
+REFERENCE_FILE = "reference.json"
+
+
+@dataclass(frozen=True)
+class OracleSettings:
+    """What identifies a labelling: the oracle and its settings (stored with every result)."""
+
+    oracle: str = "xtb"
+    method: str = "GFN1-xTB"
+    electronic_temperature_K: float = 300.0
+    max_iterations: int = 250
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "oracle": self.oracle,
+            "method": self.method,
+            "electronic_temperature_K": self.electronic_temperature_K,
+            "max_iterations": self.max_iterations,
+        }
+
+
+_WORKER_ORACLES: dict[str, Any] = {}
+
+
+def build_oracle(settings: OracleSettings) -> Any:
+    """The oracle object for ``settings`` (cached per process, so once per Dask worker)."""
+    key = json.dumps(settings.as_dict(), sort_keys=True)
+    if key not in _WORKER_ORACLES:
+        if settings.oracle != "xtb":
+            raise ConfigError(f"unknown oracle {settings.oracle!r}; available: xtb")
+        from hts.oracle.xtb import XTBOracle
+
+        _WORKER_ORACLES[key] = XTBOracle(
+            method=settings.method,
+            electronic_temperature_K=settings.electronic_temperature_K,
+            max_iterations=settings.max_iterations,
+        )
+    return _WORKER_ORACLES[key]
+
+
+def compute_one(host_name: str, supercell: tuple[int, int, int], defects: tuple[tuple[int, str], ...],
+                settings: OracleSettings) -> dict[str, Any]:
+    """Run the oracle on one configuration (the Dask task; arguments are small and picklable)."""
+    host = get_host(host_name, supercell)
+    config = DefectConfiguration.from_mapping(host, defects)
+    result = build_oracle(settings).compute(config.to_structure())
+    out = result.to_dict()
+    out["n_atoms"] = host.n_sites - sum(1 for _, sp in config.defects if sp == VAC)
+    return out
+
+
+# -- shards ---------------------------------------------------------------------------------------
+def read_shards(root: Path) -> dict[str, dict[str, Any]]:
+    """All finished results by ``_id`` from ``labels/*.jsonl`` (a torn last line is ignored)."""
+    out: dict[str, dict[str, Any]] = {}
+    folder = root / LABELS_DIR
+    if not folder.is_dir():
+        return out
+    for shard in sorted(folder.glob("part-*.jsonl")):
+        with shard.open("rb") as fh:
+            for raw in fh:
+                try:
+                    rec = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    log.warning("%s: ignoring an incomplete line (a run was killed while writing)", shard.name)
+                    continue
+                if isinstance(rec, dict) and "_id" in rec:
+                    out.setdefault(str(rec["_id"]), rec)
+    return out
+
+
+class ShardWriter:
+    """Append-only JSONL shard; each record is flushed and fsynced before the next is taken."""
+
+    def __init__(self, root: Path) -> None:
+        folder = root / LABELS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        self.path = folder / f"part-{stamp}-{os.getpid()}.jsonl"
+        self._fh = self.path.open("ab")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, default=_json_default).encode() + b"\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+        if self.path.stat().st_size == 0:
+            self.path.unlink()
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+# -- reference ------------------------------------------------------------------------------------
+def load_or_compute_reference(root: Path, host: Host, settings: OracleSettings,
+                              run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The pristine reference of ``root`` (computed with ``run`` the first time, then stored)."""
+    path = root / LABELS_DIR / REFERENCE_FILE
+    if path.is_file():
+        ref = json.loads(path.read_text())
+        if ref.get("settings") != settings.as_dict() or ref.get("host") != host.key:
+            raise ConfigError(
+                f"{path} was computed with {ref.get('settings')} for {ref.get('host')}; this run uses "
+                f"{settings.as_dict()} for {host.key}. Label into a fresh copy of the dataset instead."
+            )
+        return ref
+    result = run()
+    ref = {"host": host.key, "settings": settings.as_dict(), "pristine": result}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(ref, indent=2, default=_json_default))
+    os.replace(tmp, path)
+    return ref
+
+
+# -- the run --------------------------------------------------------------------------------------
+@dataclass
+class LabelReport:
+    total: int
+    already_done: int
+    computed: int = 0
+    failed: int = 0
+    wall_time_s: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+@contextmanager
+def dask_client(scheduler: str | None, n_workers: int, threads_per_worker: int,
+                env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A Dask client: to ``scheduler`` if given, else to a new LocalCluster of worker processes.
+
+    ``env`` is set in each local worker process before it starts (so LD_PRELOAD-style settings
+    such as the fast BLAS take effect).
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    worker_env = {"OMP_NUM_THREADS": str(threads_per_worker), **(env or {})}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_env}):
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=worker_env,
+        )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def label_dataset(
+    path: str | os.PathLike[str],
+    settings: OracleSettings | None = None,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    threads_per_worker: int = 1,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> LabelReport:
+    """Label every structure of the dataset at ``path`` that has no result yet; then merge.
+
+    Killed at any moment and restarted, it loses no finished result and repeats none.
+    """
+    from distributed import as_completed
+
+    from hts.twodmd import read_2dmd
+
+    settings = settings or OracleSettings()
+    root = Path(path)
+    ds = read_2dmd(root)
+    done = read_shards(root)
+    for rid, rec in done.items():
+        if rec.get("settings") != settings.as_dict():
+            raise ConfigError(
+                f"{root / LABELS_DIR} holds results computed with {rec.get('settings')} (e.g. {rid}); "
+                f"this run asks for {settings.as_dict()}. Label a fresh copy of the dataset instead."
+            )
+    pending = [(i, c) for i, c in zip(ds.ids, ds.configs, strict=True) if i not in done]
+    if limit is not None:
+        pending = pending[:limit]
+    report = LabelReport(total=len(ds), already_done=len(done))
+    if worker_env is None:
+        worker_env = _fast_blas_env()
+    t0 = time.perf_counter()
+    host = ds.host
+    with dask_client(scheduler, n_workers, threads_per_worker, worker_env) as client:
+        ref_args = (host.name, host.supercell, (), settings)
+        load_or_compute_reference(root, host, settings, lambda: client.submit(compute_one, *ref_args,
+                                                                               pure=False).result())
+        if pending:
+            writer = ShardWriter(root)
+            try:
+                futures = {
+                    client.submit(compute_one, host.name, host.supercell, c.defects, settings, pure=False,
+                                  key=f"label-{i}"): i
+                    for i, c in pending
+                }
+                finished = 0
+                for fut in as_completed(futures):
+                    rid = futures[fut]
+                    try:
+                        res = fut.result()
+                        rec = {"_id": rid, "status": "ok", "settings": settings.as_dict(), **res}
+                        report.computed += 1
+                    except Exception as exc:  # one structure failing does not stop the others
+                        rec = {"_id": rid, "status": "error", "settings": settings.as_dict(),
+                               "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                        report.failed += 1
+                        report.failures.append((rid, rec["error"]))
+                        log.warning("structure %s failed: %s", rid, rec["error"])
+                    writer.write(rec)
+                    finished += 1
+                    if progress is not None:
+                        progress(finished, len(pending))
+            finally:
+                writer.close()
+    report.wall_time_s = time.perf_counter() - t0
+    merge_labels(root)
+    return report
+
+
+def _fast_blas_env() -> dict[str, str]:
+    try:
+        from hts.oracle.blas import fast_blas_env
+    except ImportError:  # pragma: no cover - oracle package always present
+        return {}
+    return fast_blas_env()
+
+
+# -- merge ----------------------------------------------------------------------------------------
+def chemical_potentials(settings: OracleSettings) -> dict[str, float]:
+    """Elemental chemical potentials (eV/atom) at the oracle's level of theory."""
+    from importlib import resources
+
+    text = resources.files("hts.data").joinpath("xtb_references.json").read_text()
+    data = json.loads(text)
+    methods = data.get("methods", {data.get("method", ""): data})
+    entry = methods.get(settings.method)
+    if entry is None:
+        raise OracleError(f"no elemental references for {settings.method} in hts/data/xtb_references.json")
+    return {k: float(v) for k, v in entry["chemical_potentials"].items()}
+
+
+def merge_labels(path: str | os.PathLike[str]) -> int:
+    """Rewrite ``defects.csv.gz`` / ``targets.csv.gz`` of ``path`` from its label shards.
+
+    Returns the number of labelled rows. Unlabelled rows keep NaN properties.
+    """
+    import pandas as pd
+
+    from hts.twodmd import read_2dmd, write_tables
+
+    root = Path(path)
+    ds = read_2dmd(root)
+    done = read_shards(root)
+    ref_path = root / LABELS_DIR / REFERENCE_FILE
+    if not done or not ref_path.is_file():
+        return 0
+    ref = json.loads(ref_path.read_text())
+    settings = OracleSettings(**ref["settings"])
+    pristine = ref["pristine"]
+    try:
+        mu = chemical_potentials(settings)
+    except (OracleError, FileNotFoundError, KeyError) as exc:
+        log.warning("formation energies left empty: %s", exc)
+        mu = {}
+    rows = []
+    for sid, config in zip(ds.ids, ds.configs, strict=True):
+        rec = done.get(sid)
+        row: dict[str, Any] = {"_id": sid}
+        if rec is not None and rec.get("status") == "ok":
+            row.update(derived_properties(config, rec, pristine, mu))
+        if rec is not None:
+            row["scf_status"] = rec.get("scf_status", rec.get("status"))
+            row["n_fractional"] = rec.get("n_fractional")
+            row["oracle_wall_time_s"] = rec.get("wall_time_s")
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("_id")
+    write_tables(root, ds.ids, ds.descriptor_ids, table, extra_columns=["scf_status", "n_fractional",
+                                                                         "oracle_wall_time_s"])
+    return int(sum(1 for r in rows if "energy" in r))
+
+
+def derived_properties(config: DefectConfiguration, rec: dict[str, Any], pristine: dict[str, Any],
+                       mu: dict[str, float]) -> dict[str, float]:
+    """2DMD property columns of one result (see the module docstring)."""
+    homo, lumo, e1 = float(rec["homo"]), float(rec["lumo"]), float(rec.get("e_1", np.nan))
+    p_vbm, p_e1 = float(pristine["homo"]), float(pristine.get("e_1", np.nan))
+    out = {
+        "energy": float(rec["energy"]),
+        "energy_per_atom": float(rec["energy_per_atom"]),
+        "fermi_level": float(rec["fermi_level"]),
+        "homo": homo,
+        "lumo": lumo,
+        "E_1": e1,
+        "normalized_homo": homo - e1 - (p_vbm - p_e1),
+        "normalized_lumo": lumo - e1 - (p_vbm - p_e1),
+        "homo_lumo_gap": float(rec["homo_lumo_gap"]),
+        "total_mag": np.nan,
+    }
+    if mu:
+        host = config.host
+        balance = 0.0
+        try:
+            for site, sp in config.defects:
+                balance += mu[host.site_species[site]]  # removed atom returns to its reservoir
+                if sp != VAC:
+                    balance -= mu[sp]  # added atom taken from its reservoir
+        except KeyError as exc:
+            raise InputDataError(f"no chemical potential for element {exc}") from None
+        ef = float(rec["energy"]) - float(pristine["energy"]) + balance
+        out["formation_energy"] = ef
+        out["formation_energy_per_site"] = ef / max(1, config.n_defects)
+    return out
