@@ -42,9 +42,7 @@ class DefectConfiguration:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def from_mapping(
-        cls, host: Host, defects: Mapping[int, str] | Iterable[tuple[int, str]]
-    ) -> DefectConfiguration:
+    def from_mapping(cls, host: Host, defects: Mapping[int, str] | Iterable[tuple[int, str]]) -> DefectConfiguration:
         """Validated configuration from ``{site: species}`` or ``[(site, species), ...]``.
 
         Raises :class:`DefectError` naming the problem: a site out of range, a substitution the host's
@@ -113,7 +111,9 @@ class DefectConfiguration:
 
     def to_2dmd_defects(self) -> list[dict[str, str]]:
         """The 2DMD ``descriptors.csv`` ``defects`` list: one dict per point defect."""
-        return [self.host.rules[int(self.host.rule_index[s, self.host.code_of(sp)])].as_2dmd() for s, sp in self.defects]
+        return [
+            self.host.rules[int(self.host.rule_index[s, self.host.code_of(sp)])].as_2dmd() for s, sp in self.defects
+        ]
 
     # -- structures -----------------------------------------------------------------------------
     def to_structure(self) -> Structure:
@@ -172,12 +172,14 @@ class DefectConfiguration:
         if len(frac_coords) == 0:
             raise InputDataError("structure has no atoms")
         if len(frac_coords) > host.n_sites:
-            raise InputDataError(f"structure has {len(frac_coords)} atoms, more than the {host.n_sites} sites of {host.key}")
+            raise InputDataError(
+                f"structure has {len(frac_coords)} atoms, more than the {host.n_sites} sites of {host.key}"
+            )
         # Cartesian matching with in-plane periodicity: compare wrapped fractional coordinates in a
         # periodic box, then check the Cartesian distance of the match.
         box = np.array([1.0, 1.0, 1.0])
         tree = cKDTree(np.mod(host.frac_coords, 1.0) % 1.0, boxsize=box)
-        dist, idx = tree.query(np.mod(np.asarray(frac_coords, dtype=float), 1.0) % 1.0)
+        _, idx = tree.query(np.mod(np.asarray(frac_coords, dtype=float), 1.0) % 1.0)
         d_frac = np.asarray(frac_coords) - host.frac_coords[idx]
         d_frac -= np.round(d_frac)
         d_cart = np.linalg.norm(d_frac @ host.lattice_matrix, axis=1)
@@ -298,8 +300,9 @@ class ConfigBatch:
     def validate(self) -> np.ndarray:
         """Boolean (N,) mask of rows that obey the host's rules (allowed species, distinct sites)."""
         m = self.mask
-        in_range = ((self.sites >= 0) & (self.sites < self.host.n_sites) & (self.codes >= 0)
-                    & (self.codes < self.host.n_codes)) | ~m
+        in_range = (
+            (self.sites >= 0) & (self.sites < self.host.n_sites) & (self.codes >= 0) & (self.codes < self.host.n_codes)
+        ) | ~m
         s = np.clip(self.sites, 0, self.host.n_sites - 1)
         c = np.clip(self.codes.astype(np.int64), 0, self.host.n_codes - 1)
         allowed = self.host.allowed[s, c] | ~m

@@ -100,7 +100,7 @@ def _enumerate_type(host: Host, ld: LowDensityType, metal: str, chalcogen: str) 
         if len(set(used)) != len(used):
             continue
         row = [(pinned, first_sp)]
-        for (el_sp, part) in zip(keys, combo, strict=True):
+        for el_sp, part in zip(keys, combo, strict=True):
             row.extend((s, el_sp[1]) for s in part)
         rows.append(row)
     k = len(wanted)
@@ -148,7 +148,7 @@ def generate_low_density(
 
 def high_density_counts(host: Host, concentration: float) -> tuple[int, int]:
     """(total defects, cap per defect type) for a concentration, rounded to whole sites."""
-    total = int(round(concentration * host.n_sites))
+    total = round(concentration * host.n_sites)
     cap = int(np.floor(MAX_PER_TYPE * host.n_sites + 1e-9))
     return total, cap
 

@@ -80,9 +80,7 @@ def _s(el: str, to: str) -> DefectRule:
 HOST_SPECS: dict[str, HostSpec] = {
     "MoS2": HostSpec("MoS2", "MoS2.cif", (8, 8, 1), (_s("Mo", "W"), _s("S", "Se"), _v("Mo"), _v("S"))),
     "WSe2": HostSpec("WSe2", "WSe2.cif", (8, 8, 1), (_s("W", "Mo"), _s("Se", "S"), _v("W"), _v("Se"))),
-    "BN": HostSpec(
-        "BN", "BN.cif", (8, 8, 1), (_s("B", "C"), _s("N", "C"), _v("B"), _v("N")), aliases=("h-BN", "hBN")
-    ),
+    "BN": HostSpec("BN", "BN.cif", (8, 8, 1), (_s("B", "C"), _s("N", "C"), _v("B"), _v("N")), aliases=("h-BN", "hBN")),
     "GaSe": HostSpec("GaSe", "GaSe.cif", (6, 6, 1), (_s("Ga", "In"), _s("Se", "S"), _v("Ga"), _v("Se"))),
     "InSe": HostSpec("InSe", "InSe.cif", (6, 6, 1), (_s("In", "Ga"), _s("Se", "S"), _v("In"), _v("Se"))),
     "P": HostSpec("P", "P.cif", (6, 6, 1), (_s("P", "N"), _v("P")), aliases=("BP", "black-P", "phosphorene")),

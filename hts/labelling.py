@@ -78,8 +78,9 @@ def build_oracle(settings: OracleSettings) -> Any:
     return _WORKER_ORACLES[key]
 
 
-def compute_one(host_name: str, supercell: tuple[int, int, int], defects: tuple[tuple[int, str], ...],
-                settings: OracleSettings) -> dict[str, Any]:
+def compute_one(
+    host_name: str, supercell: tuple[int, int, int], defects: tuple[tuple[int, str], ...], settings: OracleSettings
+) -> dict[str, Any]:
     """Run the oracle on one configuration (the Dask task; arguments are small and picklable)."""
     host = get_host(host_name, supercell)
     config = DefectConfiguration.from_mapping(host, defects)
@@ -137,8 +138,9 @@ def _json_default(x: Any) -> Any:
 
 
 # -- reference ------------------------------------------------------------------------------------
-def load_or_compute_reference(root: Path, host: Host, settings: OracleSettings,
-                              run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def load_or_compute_reference(
+    root: Path, host: Host, settings: OracleSettings, run: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
     """The pristine reference of ``root`` (computed with ``run`` the first time, then stored)."""
     path = root / LABELS_DIR / REFERENCE_FILE
     if path.is_file():
@@ -170,8 +172,9 @@ class LabelReport:
 
 
 @contextmanager
-def dask_client(scheduler: str | None, n_workers: int, threads_per_worker: int,
-                env: dict[str, str] | None = None) -> Iterator[Any]:
+def dask_client(
+    scheduler: str | None, n_workers: int, threads_per_worker: int, env: dict[str, str] | None = None
+) -> Iterator[Any]:
     """A Dask client: to ``scheduler`` if given, else to a new LocalCluster of worker processes.
 
     ``env`` is set in each local worker process before it starts (so LD_PRELOAD-style settings
@@ -245,31 +248,35 @@ def label_dataset(
     host = ds.host
     with dask_client(scheduler, n_workers, threads_per_worker, worker_env) as client:
         ref_args = (host.name, host.supercell, (), settings)
-        load_or_compute_reference(root, host, settings, lambda: client.submit(compute_one, *ref_args,
-                                                                               pure=False).result())
+        load_or_compute_reference(
+            root, host, settings, lambda: client.submit(compute_one, *ref_args, pure=False).result()
+        )
         if pending:
             writer = ShardWriter(root)
             try:
                 futures = {
-                    client.submit(compute_one, host.name, host.supercell, c.defects, settings, pure=False,
-                                  key=f"label-{i}"): i
+                    client.submit(
+                        compute_one, host.name, host.supercell, c.defects, settings, pure=False, key=f"label-{i}"
+                    ): i
                     for i, c in pending
                 }
-                finished = 0
-                for fut in as_completed(futures):
+                for finished, fut in enumerate(as_completed(futures), start=1):
                     rid = futures[fut]
                     try:
                         res = fut.result()
                         rec = {"_id": rid, "status": "ok", "settings": settings.as_dict(), **res}
                         report.computed += 1
                     except Exception as exc:  # one structure failing does not stop the others
-                        rec = {"_id": rid, "status": "error", "settings": settings.as_dict(),
-                               "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                        rec = {
+                            "_id": rid,
+                            "status": "error",
+                            "settings": settings.as_dict(),
+                            "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                        }
                         report.failed += 1
                         report.failures.append((rid, rec["error"]))
                         log.warning("structure %s failed: %s", rid, rec["error"])
                     writer.write(rec)
-                    finished += 1
                     if progress is not None:
                         progress(finished, len(pending))
             finally:
@@ -336,13 +343,15 @@ def merge_labels(path: str | os.PathLike[str]) -> int:
             row["oracle_wall_time_s"] = rec.get("wall_time_s")
         rows.append(row)
     table = pd.DataFrame(rows).set_index("_id")
-    write_tables(root, ds.ids, ds.descriptor_ids, table, extra_columns=["scf_status", "n_fractional",
-                                                                         "oracle_wall_time_s"])
+    write_tables(
+        root, ds.ids, ds.descriptor_ids, table, extra_columns=["scf_status", "n_fractional", "oracle_wall_time_s"]
+    )
     return int(sum(1 for r in rows if "energy" in r))
 
 
-def derived_properties(config: DefectConfiguration, rec: dict[str, Any], pristine: dict[str, Any],
-                       mu: dict[str, float]) -> dict[str, float]:
+def derived_properties(
+    config: DefectConfiguration, rec: dict[str, Any], pristine: dict[str, Any], mu: dict[str, float]
+) -> dict[str, float]:
     """2DMD property columns of one result (see the module docstring)."""
     homo, lumo, e1 = float(rec["homo"]), float(rec["lumo"]), float(rec.get("e_1", np.nan))
     p_vbm, p_e1 = float(pristine["homo"]), float(pristine.get("e_1", np.nan))

@@ -24,8 +24,20 @@ def git_hash() -> str | None:
     return out.stdout.strip() or None
 
 
-def package_versions(names: tuple[str, ...] = ("numpy", "pymatgen", "catboost", "torch", "transformers",
-                                               "peft", "ax-platform", "botorch", "dask", "tblite")) -> dict[str, str]:
+def package_versions(
+    names: tuple[str, ...] = (
+        "numpy",
+        "pymatgen",
+        "catboost",
+        "torch",
+        "transformers",
+        "peft",
+        "ax-platform",
+        "botorch",
+        "dask",
+        "tblite",
+    ),
+) -> dict[str, str]:
     """Installed versions of the named distributions (missing ones are left out)."""
     from importlib import metadata
 

@@ -16,12 +16,13 @@ from hts.errors import InputDataError
 if TYPE_CHECKING:  # pragma: no cover
     from hts.hosts import Host
 
+
 def supercell_permutations(host: Host, symprec: float = 1e-3) -> np.ndarray:
     """(n_ops, n_sites) int32 permutations for every space-group operation of ``host``'s supercell."""
     import spglib
 
     numbers = np.unique(np.array(host.site_species), return_inverse=True)[1]
-    cell = (host.lattice_matrix, host.frac_coords, numbers)
+    cell = (host.lattice_matrix.tolist(), host.frac_coords.tolist(), numbers.tolist())
     sym = spglib.get_symmetry(cell, symprec=symprec)
     if sym is None:
         raise InputDataError(f"spglib found no symmetry for {host.key}")

@@ -238,19 +238,19 @@ def read_2dmd(
         if info is None:
             skipped.append((sid, f"descriptor_id {did!r} is not in {DESCRIPTORS}"))
             continue
-        h, description, problem = info
-        if h is None:
+        row_host, description, problem = info
+        if row_host is None:
             skipped.append((sid, problem))
             continue
-        if h != the_host:
-            skipped.append((sid, f"host {h.key} is not the selected {the_host.key}"))
+        if row_host != the_host:
+            skipped.append((sid, f"host {row_host.key} is not the selected {the_host.key}"))
             continue
         raw = cifs.get(sid)
         if raw is None:
             skipped.append((sid, f"CIF {sid}.cif missing from {INITIAL}"))
             continue
         try:
-            config = DefectConfiguration.from_cif(h, raw.decode("utf-8", errors="replace"), tol=tol)
+            config = DefectConfiguration.from_cif(the_host, raw.decode("utf-8", errors="replace"), tol=tol)
         except HTSError as exc:
             skipped.append((sid, f"CIF {sid}.cif: {exc}"))
             continue

@@ -93,8 +93,11 @@ def _print_counts(console, counts: dict[str, int], labelled: dict[str, int] | No
     table = Table("type", "structures", *(["labelled"] if labelled is not None else []))
     for k, v in counts.items():
         table.add_row(k, str(v), *([str(labelled.get(k, 0))] if labelled is not None else []))
-    table.add_row("[bold]total", f"[bold]{sum(counts.values())}",
-                  *([f"[bold]{sum(labelled.values())}"] if labelled is not None else []))
+    table.add_row(
+        "[bold]total",
+        f"[bold]{sum(counts.values())}",
+        *([f"[bold]{sum(labelled.values())}"] if labelled is not None else []),
+    )
     console.print(table)
 
 
