@@ -135,3 +135,52 @@ def info(
         console.print(f"[yellow]skipped {len(ds.skipped)} rows[/]")
         for sid, why in ds.skipped[:20]:
             console.print(f"  {sid}: {why}")
+
+
+@app.command()
+def label(
+    path: Path = typer.Argument(..., help="A 2DMD-layout dataset folder to label in place."),
+    oracle: str = typer.Option("xtb", help="Physics oracle (xtb: GFN-xTB through tblite)."),
+    method: str = typer.Option("GFN1-xTB", help="GFN1-xTB (default, robust) or GFN2-xTB."),
+    electronic_temperature: float = typer.Option(300.0, help="Electronic temperature in K."),
+    scheduler: str | None = typer.Option(None, help="Dask scheduler address (default: a LocalCluster)."),
+    workers: int = typer.Option(2, help="LocalCluster worker processes."),
+    threads_per_worker: int = typer.Option(1, help="BLAS/OpenMP threads per worker."),
+    limit: int | None = typer.Option(None, help="Label at most this many structures in this run."),
+) -> None:
+    """Label a dataset with the oracle; resumable (finished results are never repeated or lost)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from hts.labelling import OracleSettings, label_dataset
+
+    settings = OracleSettings(oracle=oracle, method=method, electronic_temperature_K=electronic_temperature)
+    console = Console()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"labelling {path.name} ({method})", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = label_dataset(
+            path,
+            settings,
+            scheduler=scheduler,
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            limit=limit,
+            progress=progress,
+        )
+    console.print(
+        f"{report.computed} computed, {report.failed} failed, {report.already_done} already done, "
+        f"{report.total} in the dataset; {report.wall_time_s:.0f} s"
+    )
+    for sid, why in report.failures[:10]:
+        console.print(f"  [yellow]{sid}[/]: {why}")
