@@ -23,8 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,45 +170,6 @@ class LabelReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-@contextmanager
-def dask_client(
-    scheduler: str | None, n_workers: int, threads_per_worker: int, env: dict[str, str] | None = None
-) -> Iterator[Any]:
-    """A Dask client: to ``scheduler`` if given, else to a new LocalCluster of worker processes.
-
-    ``env`` is set in each local worker process before it starts (so LD_PRELOAD-style settings
-    such as the fast BLAS take effect).
-    """
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    worker_env = {"OMP_NUM_THREADS": str(threads_per_worker), **(env or {})}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_env}):
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            env=worker_env,
-        )
-    client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
-
-
 def label_dataset(
     path: str | os.PathLike[str],
     settings: OracleSettings | None = None,
@@ -226,6 +186,7 @@ def label_dataset(
     """
     from distributed import as_completed
 
+    from hts.cluster import dask_client
     from hts.twodmd import read_2dmd
 
     settings = settings or OracleSettings()

@@ -17,10 +17,11 @@ A campaign file looks like (see ``campaigns/`` for complete examples and README 
              max_evaluations: 5000, wall_clock_hours: 10}
     generator: {base_model: default, adapter: default, backend: transformers, encoding: sparse}
     surrogate: {model: default}
-    dask: {scheduler: null, workers: 2}
+    dask: {enabled: true, scheduler: null, workers: 2}
     oracle: {enabled: false, top_k: 5, every: 0}
     seed: 0
     output: runs/mos2-midgap
+    store: null               # SQLAlchemy URL, e.g. postgresql://user@host/db
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class SurrogateSection(_Section):
 
 
 class DaskSection(_Section):
-    scheduler: str | None = None
+    enabled: bool = True  # false: score in-process (no cluster)
+    scheduler: str | None = None  # None: a LocalCluster of `workers` processes
     workers: int = Field(2, ge=1)
 
 
@@ -164,6 +166,11 @@ class Campaign(_Section):
     oracle: OracleSection = OracleSection()
     seed: int = 0
     output: str | None = None
+    store: str | None = None  # SQLAlchemy URL; default sqlite:///<output>/campaign.sqlite
+
+    @property
+    def store_url(self) -> str | None:
+        return self.store
 
     @field_validator("targets")
     @classmethod

@@ -1,0 +1,285 @@
+"""The campaign loop: Ax suggests knob settings, the generator proposes, the surrogate scores.
+
+One trial = one knob setting = ``samples_per_trial`` samples. Its candidates are canonicalised,
+de-duplicated within the trial and against the archive, scored, reduced to distances, hits and the
+trial score (:mod:`hts.campaign.objective`), and committed to the store together with the Ax state
+after the trial, in one transaction. A crash or SIGKILL loses at most the trial in flight; on
+``--resume`` the Ax client is rebuilt from the last snapshot, trials it had handed out but never
+completed are marked abandoned, and the loop continues; no stored candidate is repeated.
+
+Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature and defect budget), ``llm-fixed``
+(the study: the LLM prompted with the target centres, temperature 1, no BO) and ``random``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from hts.campaign.config import Campaign
+from hts.campaign.objective import distances, trial_score
+from hts.campaign.proposers import Proposer, max_defects
+from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
+from hts.canonical import canonical_hashes, canonicalize, hash_hex
+from hts.defects import ConfigBatch
+from hts.errors import ConfigError, HTSError
+from hts.hosts import Host
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE = "score"
+
+
+class Scorer(Protocol):
+    """Anything that predicts a batch: ``score(batch)`` returns an object with ``targets``, ``mean``
+    (N, T) and ``std`` (N, T) (e.g. :class:`surrogate.model.Prediction`)."""
+
+    def score(self, batch: ConfigBatch) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One Ax parameter: a float or integer range."""
+
+    name: str
+    low: float
+    high: float
+    kind: str = "float"  # "float" | "int"
+
+
+def knob_space(
+    campaign: Campaign, host: Host, label_ranges: Mapping[str, tuple[float, float]] | None = None
+) -> list[Knob]:
+    """The generator's knobs tuned by ``llm-bo``.
+
+    - ``prompt_<property>`` for every target: the value written into the prompt, from a range around
+      the target window (clipped to the surrogate's training range where known) — the model may hit
+      the window best when asked for something slightly different;
+    - ``temperature`` in [0.4, 1.6];
+    - ``max_defects`` between the campaign's bounds (the defect budget of the grammar).
+    """
+    knobs = []
+    for name, t in campaign.targets.items():
+        lo, hi = t.window
+        span = max(3 * t.half_width, 0.5)
+        a, b = lo - span, hi + span
+        if label_ranges and name in label_ranges:
+            dlo, dhi = label_ranges[name]
+            a, b = max(a, dlo), min(b, dhi)
+            if a >= b:  # the window lies outside the data: search the data range
+                a, b = dlo, dhi
+        knobs.append(Knob(f"prompt_{name}", float(a), float(b)))
+    knobs.append(Knob("temperature", 0.4, 1.6))
+    k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
+    if k_max > k_min:
+        knobs.append(Knob("max_defects", k_min, k_max, "int"))
+    return knobs
+
+
+def fixed_knobs(campaign: Campaign, host: Host) -> dict[str, Any]:
+    """``llm-fixed``: the targets' centres in the prompt, temperature 1, the full defect budget."""
+    out: dict[str, Any] = {f"prompt_{n}": t.centre for n, t in campaign.targets.items()}
+    out["temperature"] = 1.0
+    out["max_defects"] = max_defects(host, campaign)
+    return out
+
+
+def quiet_ax() -> None:
+    """Ax gives each of its modules an INFO logger of its own; keep them to warnings."""
+    for name in list(logging.root.manager.loggerDict):
+        if name == "ax" or name.startswith("ax."):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def new_ax_client(knobs: list[Knob], seed: int, n_init: int) -> Any:
+    """An Ax ``Client`` over ``knobs`` maximising the trial score (Sobol start, then BoTorch)."""
+    from ax import Client, RangeParameterConfig
+
+    quiet_ax()
+    client = Client(random_seed=seed)
+    client.configure_experiment(
+        parameters=[
+            RangeParameterConfig(name=k.name, parameter_type=k.kind, bounds=(k.low, k.high))  # type: ignore[arg-type]
+            for k in knobs
+        ],
+        name="hts-campaign",
+    )
+    client.configure_optimization(objective=OBJECTIVE)
+    client.configure_generation_strategy(method="fast", initialization_budget=n_init, initialization_random_seed=seed)
+    return client
+
+
+def restore_ax_client(snapshot: str) -> Any:
+    """Rebuild the Ax client from a stored snapshot; trials left running are marked abandoned."""
+    from ax import Client
+    from ax.core.trial_status import TrialStatus
+
+    quiet_ax()
+    client = Client._from_json_snapshot(json.loads(snapshot))
+    for idx, trial in client._experiment.trials.items():
+        if trial.status in (TrialStatus.RUNNING, TrialStatus.CANDIDATE, TrialStatus.STAGED):
+            client.mark_trial_abandoned(idx)
+    return client
+
+
+@dataclass
+class RunSummary:
+    trials: int
+    evaluations: int
+    candidates: int
+    hits: int
+    stopped: str
+    wall_time_s: float
+
+
+def run_loop(
+    campaign: Campaign,
+    host: Host,
+    store: CampaignStore,
+    proposer: Proposer,
+    scorer: Scorer,
+    label_ranges: Mapping[str, tuple[float, float]] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunSummary:
+    """Run (or continue) the campaign until its budget is spent; see the module docstring."""
+    b = campaign.budget
+    q = b.trials_per_iteration
+    max_trials = b.iterations * q
+    t_start = time.perf_counter()
+    deadline = t_start + b.wall_clock_hours * 3600 if b.wall_clock_hours else None
+
+    archive = store.known_hashes()
+    n_trials = len(store.trials_frame()) if store.last_trial() else 0
+    evaluations = store.n_evaluations()
+    ax = None
+    if campaign.strategy == "llm-bo":
+        snap = store.latest_ax_snapshot()
+        if snap is not None:
+            ax = restore_ax_client(snap)
+        else:
+            ax = new_ax_client(knob_space(campaign, host, label_ranges), campaign.seed, n_init=max(2, q * 2))
+    fixed = fixed_knobs(campaign, host)
+    next_id = (store.last_trial() or (-1, 0))[0] + 1
+    stopped = "budget"
+    while True:
+        if n_trials >= max_trials:
+            stopped = "iterations"
+            break
+        if b.max_evaluations is not None and evaluations >= b.max_evaluations:
+            stopped = "max_evaluations"
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            stopped = "wall_clock"
+            break
+        if should_stop is not None and should_stop():
+            stopped = "interrupted"
+            break
+        iteration = n_trials // q
+        want = min(q, max_trials - n_trials)
+        if ax is not None:
+            suggested = ax.get_next_trials(max_trials=want)
+            batch_trials = [(int(i), dict(p)) for i, p in suggested.items()]
+        else:
+            batch_trials = [(next_id + j, dict(fixed)) for j in range(want)]
+        for trial_id, knobs in batch_trials:
+            if should_stop is not None and should_stop():
+                break
+            t0 = time.perf_counter()
+            rng = np.random.default_rng([campaign.seed, trial_id])
+            n = b.samples_per_trial
+            if b.max_evaluations is not None:
+                n = max(1, min(n, b.max_evaluations - evaluations))
+            proposal = proposer.propose(knobs, n, rng)
+            records, n_hits, dist_new = _score_new(proposal.batch, archive, scorer, campaign)
+            score = trial_score(dist_new, proposal.n_generated)
+            metrics = {
+                OBJECTIVE: score,
+                "hit_fraction": n_hits / max(1, proposal.n_generated),
+                "best_distance": float(dist_new.min()) if dist_new.size else float("nan"),
+            }
+            snapshot = None
+            if ax is not None:
+                ax.complete_trial(trial_id, raw_data={OBJECTIVE: score})
+                snapshot = json.dumps(ax._to_json_snapshot())
+            trial = TrialRecord(
+                trial_id=trial_id,
+                iteration=iteration,
+                strategy=campaign.strategy,
+                knobs=knobs,
+                n_generated=proposal.n_generated,
+                n_valid=len(proposal.batch),
+                n_new=len(records),
+                n_hits=n_hits,
+                metrics=metrics,
+                wall_time_s=time.perf_counter() - t0,
+                extra=proposal.stats,
+            )
+            store.record_trial(trial, records, snapshot)
+            archive.update(r.hash for r in records)
+            n_trials += 1
+            evaluations += len(proposal.batch)
+            next_id = trial_id + 1
+            if progress is not None:
+                progress(
+                    {
+                        "trial": trial_id,
+                        "iteration": iteration,
+                        "trials": n_trials,
+                        "max_trials": max_trials,
+                        "evaluations": evaluations,
+                        "new": len(records),
+                        "hits": n_hits,
+                        **metrics,
+                    }
+                )
+    hits_total = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
+    return RunSummary(n_trials, evaluations, store.n_candidates(), hits_total, stopped, time.perf_counter() - t_start)
+
+
+def _score_new(
+    batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign
+) -> tuple[list[CandidateRecord], int, np.ndarray]:
+    """Canonicalise, drop duplicates (in the batch and in the archive), score what is new."""
+    if len(batch) == 0:
+        return [], 0, np.zeros(0)
+    canon = canonicalize(batch)
+    hexes = [hash_hex(h) for h in canonical_hashes(canon)]
+    seen: set[str] = set()
+    rows = []
+    for i, h in enumerate(hexes):
+        if h in archive or h in seen:
+            continue
+        seen.add(h)
+        rows.append(i)
+    if not rows:
+        return [], 0, np.zeros(0)
+    new = ConfigBatch(batch.host, canon.sites[rows], canon.codes[rows])
+    try:
+        pred = scorer.score(new)
+    except HTSError:
+        raise
+    except Exception as exc:  # a scoring back end failing is reported, not swallowed
+        raise ConfigError(f"scoring failed: {type(exc).__name__}: {exc}") from exc
+    d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
+    configs = new.to_configs()
+    records = []
+    for j, (i, c) in enumerate(zip(rows, configs, strict=True)):
+        preds = {t: (float(pred.mean[j, k]), float(pred.std[j, k])) for k, t in enumerate(pred.targets)}
+        records.append(
+            CandidateRecord(
+                hash=hexes[i],
+                defects=format_defects(c.defects),
+                n_defects=c.n_defects,
+                predictions=preds,
+                distance=float(d[j]),
+                hit=bool(d[j] == 0.0),
+            )
+        )
+    return records, int((d == 0).sum()), d

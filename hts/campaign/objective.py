@@ -1,0 +1,55 @@
+"""Distance of predicted properties to a campaign's target windows, hits, and the trial metric.
+
+For each target property ``p`` with window ``[lo, hi]`` (a point ``value +- tolerance`` or a range),
+the normalised excess is ``e_p = max(0, |y_p - centre_p| - half_width_p) / half_width_p``: zero inside
+the window, one window half-width outside it, and so on. The distance of a candidate is the weighted
+root mean square ``d = sqrt(sum w_p e_p^2 / sum w_p)``; a **hit** is a candidate inside every window
+(``d == 0``) by its predicted mean.
+
+The trial metric given to Ax is ``score = sum(exp(-d^2 / 2) over new candidates) / n_samples``: it
+rewards samples that land in or near the windows and gives nothing for re-proposing archived or
+duplicate candidates, so the optimiser is pushed towards new hits, not the same one again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from hts.campaign.config import Target
+from hts.errors import ModelError
+
+
+def target_matrix(targets: Mapping[str, Target]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(names, centres, half widths, weights) of the targets, in a fixed order."""
+    names = list(targets)
+    centre = np.array([targets[n].centre for n in names])
+    half = np.array([targets[n].half_width for n in names])
+    weight = np.array([targets[n].weight for n in names])
+    return names, centre, half, weight
+
+
+def distances(
+    means: np.ndarray, model_targets: list[str], targets: Mapping[str, Target]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) distances and (N, P) normalised excesses for predicted ``means`` (N, T model targets)."""
+    names, centre, half, weight = target_matrix(targets)
+    missing = [n for n in names if n not in model_targets]
+    if missing:
+        raise ModelError(
+            f"the surrogate does not predict {', '.join(missing)}; it predicts {', '.join(model_targets)}. "
+            "Train one that does (hts surrogate train --targets ...)."
+        )
+    cols = [model_targets.index(n) for n in names]
+    y = means[:, cols]
+    excess = np.maximum(0.0, np.abs(y - centre) - half) / half
+    d = np.sqrt((excess**2 * weight).sum(axis=1) / weight.sum())
+    return d, excess
+
+
+def trial_score(new_distances: np.ndarray, n_samples: int) -> float:
+    """The Ax objective of a trial (see the module docstring)."""
+    if n_samples <= 0:
+        return 0.0
+    return float(np.exp(-0.5 * new_distances**2).sum() / n_samples)

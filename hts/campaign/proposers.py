@@ -1,0 +1,118 @@
+"""Proposers: what turns a trial's knob setting into candidate configurations.
+
+- :class:`RandomProposer` — the ``random`` baseline: uniform random configurations under the
+  campaign's rules (allowed defect types, defect count bounds, maximum concentration), no LLM.
+- :class:`LLMProposer` — the ``llm-fixed`` and ``llm-bo`` strategies: prompts the generator with
+  property values and sampling settings taken from the knobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from hts.campaign.config import Campaign
+from hts.defects import PAD, ConfigBatch
+from hts.hosts import Host
+
+
+@dataclass
+class Proposal:
+    """The candidates of one trial (valid ones as a batch) and how many samples were drawn."""
+
+    batch: ConfigBatch
+    n_generated: int
+    stats: dict[str, float]
+
+
+class Proposer(Protocol):
+    def propose(self, knobs: Mapping[str, Any], n: int, rng: np.random.Generator) -> Proposal: ...
+
+
+def allowed_codes(host: Host, campaign: Campaign) -> np.ndarray:
+    """(n_sites, n_codes) bool: which (site, new species) the campaign allows."""
+    names = set(campaign.defects.allowed or [r.name for r in host.rules])
+    ok = np.zeros_like(host.allowed)
+    for r in host.rules:
+        if r.name in names:
+            ok[host.site_species_array == r.element, host.code_of(r.new_species)] = True
+    return ok
+
+
+def max_defects(host: Host, campaign: Campaign) -> int:
+    """The campaign's defect-count ceiling (``max_defects`` and ``max_concentration`` together)."""
+    return max(1, min(campaign.defects.max_defects, int(campaign.defects.max_concentration * host.n_sites)))
+
+
+class RandomProposer:
+    """Uniform random configurations under the campaign's rules (vectorised)."""
+
+    def __init__(self, host: Host, campaign: Campaign) -> None:
+        self.host = host
+        self.allowed = allowed_codes(host, campaign)
+        self.sites = np.flatnonzero(self.allowed.any(axis=1))
+        self.k_min = max(1, campaign.defects.min_defects)
+        self.k_max = max(self.k_min, max_defects(host, campaign))
+
+    def propose(self, knobs: Mapping[str, Any], n: int, rng: np.random.Generator) -> Proposal:
+        k_hi = int(knobs.get("max_defects", self.k_max))
+        ks = rng.integers(self.k_min, max(self.k_min, k_hi) + 1, size=n)
+        width = int(ks.max())
+        # A random permutation of the eligible sites per row; keep the first k.
+        order = np.argsort(rng.random((n, self.sites.size)), axis=1)[:, :width]
+        sites = self.sites[order].astype(np.int32)
+        keep = np.arange(width)[None, :] < ks[:, None]
+        sites = np.where(keep, sites, PAD)
+        # Choose uniformly among the allowed species of each chosen site.
+        safe = np.where(keep, sites, 0)
+        options = self.allowed[safe]  # (n, width, n_codes)
+        u = rng.random(options.shape) * options
+        codes = np.argmax(u, axis=2).astype(np.int8)
+        batch = ConfigBatch(self.host, sites, codes).sorted_rows()
+        return Proposal(batch, n, {})
+
+
+class LLMProposer:
+    """Samples from an LLM generator with prompt values and sampling settings from the knobs."""
+
+    def __init__(self, host: Host, campaign: Campaign, generator: Any) -> None:
+        self.host = host
+        self.campaign = campaign
+        self.generator = generator
+        self.k_min = max(1, campaign.defects.min_defects)
+        self.k_max = max(self.k_min, max_defects(host, campaign))
+        self.allowed = allowed_codes(host, campaign)
+
+    def propose(self, knobs: Mapping[str, Any], n: int, rng: np.random.Generator) -> Proposal:
+        from llm.generation import GenerationRequest
+
+        prompt_targets = {k.removeprefix("prompt_"): float(v) for k, v in knobs.items() if k.startswith("prompt_")}
+        req = GenerationRequest(
+            self.host,
+            prompt_targets,
+            n=n,
+            temperature=float(knobs.get("temperature", 1.0)),
+            top_p=float(knobs.get("top_p", 1.0)),
+            max_defects=int(knobs.get("max_defects", self.k_max)),
+            min_defects=self.k_min,
+            seed=int(rng.integers(2**31 - 1)),
+        )
+        results = self.generator.generate([req])
+        configs = [r.config for r in results if r.config is not None]
+        # Keep only what the campaign allows (the grammar enforces the host's rules; the campaign
+        # may allow a subset of them).
+        kept = [c for c in configs if all(self.allowed[s, self.host.code_of(sp)] for s, sp in c.defects)]
+        stats = {
+            "valid_fraction": len(configs) / max(1, len(results)),
+            "allowed_fraction": len(kept) / max(1, len(configs)),
+            "mean_tokens": float(np.mean([r.n_tokens for r in results])) if results else 0.0,
+        }
+        batch = (
+            ConfigBatch.from_configs(kept)
+            if kept
+            else ConfigBatch(self.host, np.zeros((0, 1), np.int32), np.zeros((0, 1), np.int8))
+        )
+        return Proposal(batch, len(results), stats)

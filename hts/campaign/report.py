@@ -1,0 +1,180 @@
+"""``hts report``: an HTML page with PNG plots of a campaign (and of baselines run beside it).
+
+Plots: best distance and cumulative hits against evaluations (the campaign and any baseline
+directories given), predicted properties against the target windows, the defect-type make-up of the
+hits, and pictures of the top structures with their defects marked.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hts.campaign.results import CampaignResults, rule_makeup
+from hts.hosts import VAC
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def progress_curves(results: list[CampaignResults], path: Path) -> None:
+    """Best distance so far and cumulative hits against the number of evaluations."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for res in results:
+        trials = res.store.trials_frame()
+        cands = res.store.candidates_frame()
+        if trials.empty:
+            continue
+        label = f"{res.campaign.name} ({res.campaign.strategy})"
+        evals = trials["n_valid"].cumsum().to_numpy()
+        best = []
+        for tid in trials["trial_id"]:
+            d = cands.loc[cands["trial_id"] <= tid, "distance"]
+            best.append(d.min() if len(d) else np.nan)
+        ax1.step(evals, best, where="post", label=label)
+        ax2.step(evals, trials["n_hits"].cumsum().to_numpy(), where="post", label=label)
+    ax1.set(xlabel="evaluations (valid samples scored)", ylabel="best distance to targets", yscale="symlog")
+    ax2.set(xlabel="evaluations (valid samples scored)", ylabel="cumulative unique hits")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def target_windows(res: CampaignResults, ranked: Any, path: Path) -> None:
+    """Histogram of each target's predicted values, the window shaded, hits in colour."""
+    plt = _plt()
+    names = list(res.campaign.targets)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        col = f"pred_{name}"
+        if col not in ranked:
+            continue
+        lo, hi = res.campaign.targets[name].window
+        vals = ranked[col].to_numpy()
+        ax.hist(vals, bins=60, color="0.6", label="all candidates")
+        ax.hist(
+            vals[ranked["hit"].to_numpy(dtype=bool)],
+            bins=60,
+            range=(vals.min(), vals.max()),
+            color="tab:red",
+            label="hits",
+        )
+        ax.axvspan(lo, hi, color="tab:green", alpha=0.2, label="target window")
+        ax.set(xlabel=f"predicted {name} (eV)", ylabel="candidates")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def makeup(res: CampaignResults, ranked: Any, path: Path) -> None:
+    """Mean number of each defect type per candidate: hits against all candidates."""
+    plt = _plt()
+    rules = [r.name for r in res.host.rules]
+    groups = {"all candidates": ranked, "hits": ranked[ranked["hit"].astype(bool)]}
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / len(groups)
+    for g, (label, df) in enumerate(groups.items()):
+        counts: Counter[str] = Counter()
+        for text in df["defects"]:
+            counts.update(res.config_of(text).rule_counts())
+        means = [counts[r] / max(1, len(df)) for r in rules]
+        ax.bar(np.arange(len(rules)) + g * width, means, width, label=f"{label} ({len(df)})")
+    ax.set_xticks(np.arange(len(rules)) + width / 2, rules)
+    ax.set(ylabel="defects of this type per candidate")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def top_structures(res: CampaignResults, ranked: Any, path: Path, n: int = 6) -> None:
+    """Top-down pictures of the best candidates: host sites in grey, defects marked and labelled."""
+    plt = _plt()
+    host = res.host
+    xy = host.cart_coords[:, :2]
+    elements = host.elements
+    n = min(n, len(ranked))
+    cols = min(3, max(1, n))
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    colours = {VAC: "black"}
+    palette = iter(["tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:green", "tab:brown"])
+    for ax, rec in zip(axes.ravel(), ranked.head(n).to_dict("records"), strict=False):
+        config = res.config_of(rec["defects"])
+        for el in elements:
+            idx = host.sites_of(el)
+            ax.scatter(xy[idx, 0], xy[idx, 1], s=8 if el != elements[0] else 14, color="0.75", lw=0)
+        for site, sp in config.defects:
+            c = colours.setdefault(sp, next(palette, "tab:gray"))
+            marker = "x" if sp == VAC else "o"
+            ax.scatter(
+                xy[site, 0], xy[site, 1], s=70, color=c, marker=marker, lw=2, edgecolors="k" if marker == "o" else None
+            )
+        ax.set_title(f"#{rec['rank']} {rec['hash'][:8]}  d={rec['distance']:.2f}\n{rule_makeup(config)}", fontsize=8)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], marker="x" if k == VAC else "o", ls="", color=v, label=k) for k, v in colours.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out_dir: str | Path, baselines: list[str | Path] | None = None, top: int = 20) -> Path:
+    """Write ``report/index.html`` and its PNGs into the campaign directory; returns the HTML path."""
+    main = CampaignResults.open(out_dir)
+    others = [CampaignResults.open(b) for b in baselines or []]
+    try:
+        dest = main.out_dir / "report"
+        dest.mkdir(exist_ok=True)
+        ranked = main.ranked()
+        progress_curves([main, *others], dest / "progress.png")
+        figs = ["progress.png"]
+        if not ranked.empty:
+            target_windows(main, ranked, dest / "targets.png")
+            makeup(main, ranked, dest / "makeup.png")
+            top_structures(main, ranked, dest / "top_structures.png")
+            figs += ["targets.png", "makeup.png", "top_structures.png"]
+        summary = main.summary()
+        rows = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
+        )
+        cols = ["rank", "hash", "defects", "distance", "hit", "uncertainty"]
+        cols += [c for c in ranked.columns if c.startswith(("pred_", "oracle_"))] if not ranked.empty else []
+        table = (
+            ranked.head(top)[cols].to_html(index=False, float_format=lambda x: f"{x:.3f}") if not ranked.empty else ""
+        )
+        targets = "".join(
+            f"<li>{html.escape(n)}: [{t.window[0]:.3f}, {t.window[1]:.3f}] eV, weight {t.weight}</li>"
+            for n, t in main.campaign.targets.items()
+        )
+        body = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(main.campaign.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}} table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:2px 6px}} img{{max-width:100%}}</style></head><body>
+<h1>Campaign {html.escape(main.campaign.name)}</h1><h2>Summary</h2><table>{rows}</table>
+<h2>Targets</h2><ul>{targets}</ul>
+{"".join(f'<h2>{f.removesuffix(".png").replace("_", " ")}</h2><img src="{f}">' for f in figs)}
+<h2>Top {top} candidates</h2>{table}</body></html>"""
+        (dest / "index.html").write_text(body)
+        return dest / "index.html"
+    finally:
+        main.close()
+        for o in others:
+            o.close()

@@ -1,0 +1,150 @@
+"""Reading a campaign directory back: ranking, status summary and export of candidate CIFs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hts.campaign.config import Campaign, parse_campaign
+from hts.campaign.store import CampaignStore, parse_defects, sqlite_url
+from hts.defects import DefectConfiguration
+from hts.errors import ConfigError
+from hts.hosts import Host, get_host
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+ORACLE_COLUMNS = (
+    "homo_lumo_gap",
+    "homo",
+    "lumo",
+    "normalized_homo",
+    "normalized_lumo",
+    "formation_energy",
+    "formation_energy_per_site",
+    "fermi_level",
+    "energy_per_atom",
+)
+
+
+@dataclass
+class CampaignResults:
+    """A campaign directory opened for reading."""
+
+    out_dir: Path
+    campaign: Campaign
+    host: Host
+    store: CampaignStore
+
+    @classmethod
+    def open(cls, out_dir: str | Path) -> CampaignResults:
+        root = Path(out_dir)
+        yaml_copy = root / "campaign.yaml"
+        if not yaml_copy.is_file():
+            raise ConfigError(f"{root} is not a campaign directory (campaign.yaml missing); run `hts run` first")
+        campaign = parse_campaign(yaml_copy.read_text(), str(yaml_copy))
+        store = CampaignStore(campaign.store_url or sqlite_url(root / "campaign.sqlite"))
+        return cls(root, campaign, get_host(campaign.host.material, campaign.host.supercell), store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def ranked(self) -> pd.DataFrame:
+        """All candidates, best first: by distance to the targets, then by predictive uncertainty."""
+        import pandas as pd
+
+        df = self.store.candidates_frame()
+        if df.empty:
+            return df
+        names = list(self.campaign.targets)
+        half = np.array([self.campaign.targets[n].half_width for n in names])
+        rows = []
+        for rec in df.to_dict("records"):
+            preds = rec.pop("predictions")
+            row: dict[str, Any] = dict(rec)
+            for p, (m, s) in preds.items():
+                row[f"pred_{p}"] = m
+                row[f"std_{p}"] = s
+            stds = np.array([preds[n][1] for n in names if n in preds])
+            row["uncertainty"] = float(np.sqrt(np.mean((stds / half[: len(stds)]) ** 2))) if len(stds) else np.nan
+            rows.append(row)
+        out = pd.DataFrame(rows)
+        oracle = self.store.oracle_frame()
+        if not oracle.empty:
+            orc = pd.DataFrame(
+                [
+                    {"hash": h, "oracle_status": st, **{f"oracle_{k}": r.get(k) for k in ORACLE_COLUMNS}}
+                    for h, st, r in zip(oracle["hash"], oracle["status"], oracle["result"], strict=True)
+                ]
+            )
+            out = out.merge(orc, on="hash", how="left")
+        out = out.sort_values(["distance", "uncertainty", "eval_index"], kind="stable").reset_index(drop=True)
+        out.insert(0, "rank", np.arange(1, len(out) + 1))
+        return out
+
+    def config_of(self, defects_text: str) -> DefectConfiguration:
+        return DefectConfiguration.from_mapping(self.host, parse_defects(defects_text))
+
+    def summary(self) -> dict[str, Any]:
+        trials = self.store.trials_frame()
+        b = self.campaign.budget
+        cands = self.store.candidates_frame()
+        return {
+            "name": self.campaign.name,
+            "strategy": self.campaign.strategy,
+            "host": self.host.key,
+            "trials": len(trials),
+            "max_trials": b.iterations * b.trials_per_iteration,
+            "evaluations": int(trials["n_valid"].sum()) if len(trials) else 0,
+            "generated": int(trials["n_generated"].sum()) if len(trials) else 0,
+            "candidates": len(cands),
+            "hits": int(cands["hit"].sum()) if len(cands) else 0,
+            "best_distance": float(cands["distance"].min()) if len(cands) else float("nan"),
+            "verified": len(self.store.oracle_frame()),
+        }
+
+
+def rule_makeup(config: DefectConfiguration) -> str:
+    """``vac_S x2 + Mo->W`` style text of a configuration's defect types."""
+    return " + ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(config.rule_counts().items())) or "pristine"
+
+
+def export_top(out_dir: str | Path, top: int, dest: str | Path) -> Path:
+    """Write the ``top`` ranked candidates as CIFs (``<rank>_<hash>.cif``), a CSV and the campaign file."""
+    res = CampaignResults.open(out_dir)
+    try:
+        ranked = res.ranked()
+        if ranked.empty:
+            raise ConfigError(f"{out_dir} has no candidates yet; nothing to export")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        chosen = ranked.head(top).copy()
+        files, makeups = [], []
+        for rec in chosen.to_dict("records"):
+            config = res.config_of(rec["defects"])
+            name = f"{int(rec['rank']):04d}_{rec['hash']}.cif"
+            (dest / name).write_text(config.to_cif())
+            files.append(name)
+            makeups.append(rule_makeup(config))
+        chosen.insert(1, "cif", files)
+        chosen.insert(4, "defect_types", makeups)
+        chosen.to_csv(dest / "candidates.csv", index=False)
+        shutil.copyfile(res.out_dir / "campaign.yaml", dest / "campaign.yaml")
+        from hts.provenance import write_provenance
+
+        write_provenance(
+            dest / "export.json",
+            {
+                "campaign_dir": str(res.out_dir),
+                "top": top,
+                "summary": json.loads(json.dumps(res.summary(), default=str)),
+            },
+        )
+        return dest
+    finally:
+        res.close()

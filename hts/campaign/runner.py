@@ -1,0 +1,170 @@
+"""Build a campaign's parts from its configuration and run it: ``hts run`` calls :func:`run_campaign`.
+
+``default`` model paths resolve to the embedded defaults in the repository's ``models/`` folder
+(trained by the documented commands, see README): the surrogate ``models/surrogate-mos2-sparse``,
+the LLM base ``models/llm-base`` and its LoRA adapter ``models/llm-lora``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from hts.campaign.config import Campaign, load_campaign
+from hts.campaign.loop import RunSummary, run_loop
+from hts.campaign.proposers import LLMProposer, Proposer, RandomProposer
+from hts.campaign.store import CampaignStore, sqlite_url
+from hts.errors import ConfigError, ModelError
+from hts.hosts import Host, get_host
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODELS = REPO_ROOT / "models"
+DEFAULTS = {
+    "surrogate": MODELS / "surrogate-mos2-sparse",
+    "base_model": MODELS / "llm-base",
+    "adapter": MODELS / "llm-lora",
+}
+STORE_FILE = "campaign.sqlite"
+CAMPAIGN_COPY = "campaign.yaml"
+
+
+def resolve_model(value: str | None, kind: str, base: Path | None = None) -> Path | None:
+    """A model path from the campaign: ``default`` -> the embedded default; relative -> from ``base``."""
+    if value is None or value.lower() in ("none", "null", ""):
+        return None
+    if value == "default":
+        path = DEFAULTS[kind]
+        if not path.exists():
+            raise ModelError(
+                f"the embedded default {kind} ({path}) is not built yet; build it with the commands in README "
+                "(section 'Embedded default models') or give a path in the campaign"
+            )
+        return path
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if not p.exists():
+        raise ModelError(f"{kind} path {p} does not exist")
+    return p
+
+
+def make_proposer(campaign: Campaign, host: Host, base: Path | None = None) -> Proposer:
+    """The proposer of the campaign's strategy (the LLM is loaded here, once)."""
+    if campaign.strategy == "random":
+        return RandomProposer(host, campaign)
+    g = campaign.generator
+    base_model = resolve_model(g.base_model, "base_model", base)
+    adapter = resolve_model(g.adapter, "adapter", base) if g.adapter else None
+    if g.backend == "vllm":
+        from llm.vllm_backend import VLLMGenerator  # type: ignore[attr-defined]
+
+        generator = VLLMGenerator(str(base_model), str(adapter) if adapter else None, encoding=g.encoding)
+    else:
+        from llm.generation import TransformersGenerator
+
+        generator = TransformersGenerator.from_pretrained(
+            str(base_model),
+            str(adapter) if adapter else None,
+            encoding=g.encoding,
+            host=host,
+            batch_size=g.batch_size,
+        )
+    return LLMProposer(host, campaign, generator)
+
+
+@contextmanager
+def make_scorer(campaign: Campaign, host: Host, base: Path | None = None) -> Iterator[Any]:
+    """The surrogate scorer: on Dask (LocalCluster or the campaign's scheduler), or in-process."""
+    model_dir = resolve_model(campaign.surrogate.model, "surrogate", base)
+    from surrogate.scoring import DaskScorer, load_cached, score_batch
+
+    model = load_cached(model_dir)  # type: ignore[arg-type]
+    model.check_host(host)
+    if not campaign.dask.enabled:
+
+        class _InProcess:
+            def score(self, batch: Any) -> Any:
+                return score_batch(model, batch)
+
+        yield _InProcess()
+        return
+    with DaskScorer(model_dir, campaign.dask.scheduler, n_workers=campaign.dask.workers) as scorer:  # type: ignore[arg-type]
+        scorer.warm_up()
+        yield scorer
+
+
+def open_store(campaign: Campaign, out_dir: Path, resume: bool, campaign_text: str) -> CampaignStore:
+    """Open (or create) the campaign's store; refuse to mix a new run into an old one."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = campaign.store_url or sqlite_url(out_dir / STORE_FILE)
+    store = CampaignStore(url)
+    stored = store.get_meta("campaign_yaml")
+    if stored is not None and not resume:
+        raise ConfigError(
+            f"{out_dir} already holds a campaign; continue it with `hts run {campaign.name} --resume` "
+            "or choose another output directory"
+        )
+    if stored is not None and resume and stored != campaign_text:
+        from hts.campaign.config import parse_campaign
+
+        if parse_campaign(stored).model_dump() != campaign.model_dump():
+            raise ConfigError(
+                f"the campaign file differs from the one {out_dir} was started with; resume with the same file"
+            )
+    if stored is None:
+        from hts.provenance import provenance
+
+        store.set_meta("campaign_yaml", campaign_text)
+        store.set_meta("provenance", provenance({"seed": campaign.seed, "strategy": campaign.strategy}))
+        (out_dir / CAMPAIGN_COPY).write_text(campaign_text)
+    return store
+
+
+def run_campaign(
+    path: str | Path,
+    resume: bool = False,
+    out: Path | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[RunSummary, Path]:
+    """Run the campaign file at ``path`` (or continue it); returns the summary and output directory.
+
+    SIGINT/SIGTERM stop it gracefully after the trial in flight; the store stays consistent.
+    """
+    path = Path(path)
+    campaign = load_campaign(path)
+    text = path.read_text()
+    base = path.resolve().parent
+    out_dir = out or campaign.output_dir(Path.cwd())
+    host = get_host(campaign.host.material, campaign.host.supercell)
+    store = open_store(campaign, out_dir, resume, text)
+    stop = {"flag": False}
+
+    def _stop(signum: int, _frame: Any) -> None:
+        if stop["flag"]:
+            raise KeyboardInterrupt
+        stop["flag"] = True
+        log.warning("signal %d: stopping after the trial in flight (again to abort)", signum)
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ExitStack() as stack:
+            scorer = stack.enter_context(make_scorer(campaign, host, base))
+            proposer = make_proposer(campaign, host, base)
+            summary = run_loop(
+                campaign, host, store, proposer, scorer, progress=progress, should_stop=lambda: stop["flag"]
+            )
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        store.close()
+    if campaign.oracle.enabled and summary.stopped != "interrupted":
+        from hts.campaign.verify import verify_top
+
+        verify_top(campaign, host, out_dir)
+    return summary, out_dir

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hts.campaign.results import CampaignResults, export_top
+from hts.campaign.runner import run_campaign
+from hts.errors import ConfigError
+from tests.hts.campaign.conftest import campaign_text
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_random_campaign_runs_and_exports(tmp_path, tiny_surrogate):
+    path = _write(tmp_path, campaign_text(tiny_surrogate))
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 6 and summary.stopped == "iterations"
+    res = CampaignResults.open(out)
+    ranked = res.ranked()
+    res.close()
+    assert len(ranked) == summary.candidates > 0
+    assert ranked["hash"].is_unique
+    assert (ranked["distance"].diff().dropna() >= 0).all()  # best first
+    assert summary.hits == int(ranked["hit"].sum()) and summary.hits > 0
+    dest = export_top(out, 5, tmp_path / "export")
+    cifs = sorted(dest.glob("*.cif"))
+    assert len(cifs) == 5 and cifs[0].name.startswith("0001_")
+    assert (dest / "candidates.csv").read_text().count("\n") == 6
+    assert (dest / "campaign.yaml").is_file()
+
+
+def test_rerun_without_resume_is_refused(tmp_path, tiny_surrogate):
+    path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=1))
+    run_campaign(path, out=tmp_path / "run")
+    with pytest.raises(ConfigError, match="--resume"):
+        run_campaign(path, out=tmp_path / "run")
+    summary, _ = run_campaign(path, out=tmp_path / "run", resume=True)  # nothing left: stops at once
+    assert summary.trials == 2
+
+
+def test_report_writes_html_and_pngs(tmp_path, tiny_surrogate):
+    from hts.campaign.report import write_report
+
+    path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=2))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    html = write_report(out)
+    text = html.read_text()
+    for png in ("progress.png", "targets.png", "makeup.png", "top_structures.png"):
+        assert (html.parent / png).stat().st_size > 1000
+        assert png in text
+
+
+@pytest.mark.slow
+def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
+    """llm-bo with the random proposer standing in for the LLM: Ax suggests, completes, snapshots."""
+    import hts.campaign.runner as runner
+    from hts.campaign.proposers import RandomProposer
+
+    monkeypatch.setattr(runner, "make_proposer", lambda c, h, base=None: RandomProposer(h, c))
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=3))
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 6
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame()
+    assert res.store.latest_ax_snapshot() is not None
+    res.close()
+    assert {"temperature", "prompt_homo_lumo_gap"} <= set(trials["knobs"].iloc[0])
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, tiny_surrogate):
+    path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=40, samples=16))
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "hts.cli", "run", str(path), "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / "campaign.sqlite"
+    deadline = time.time() + 120
+    n_before = 0
+    while time.time() < deadline:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    n_before = con.execute("select count(*) from trials").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if n_before >= 5:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 5 <= n_before < 80, "the campaign should be killed mid-run"
+    with sqlite3.connect(db) as con:
+        before = set(con.execute("select hash from candidates").fetchall())
+        trials_before = con.execute("select count(*) from trials").fetchone()[0]
+    summary, _ = run_campaign(path, out=out, resume=True)
+    with sqlite3.connect(db) as con:
+        after = con.execute("select hash from candidates").fetchall()
+        assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+        trial_ids = [r[0] for r in con.execute("select trial_id from trials order by trial_id")]
+    assert before <= set(after)  # nothing stored was lost
+    assert len(after) == len(set(after))  # nothing repeated
+    assert summary.trials == 80 and trials_before < 80
+    assert trial_ids == list(range(80))
