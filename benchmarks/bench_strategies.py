@@ -1,0 +1,112 @@
+"""Benchmark: random vs llm-fixed vs llm-bo on the same targets, seeds and evaluation budget.
+
+For each target (a campaign file) and seed, the three strategies run through the same loop with the
+same number of samples; reported per strategy: hits per 1,000 evaluations (unique new candidates
+inside every target window per 1,000 valid samples scored), unique hits, and evaluations to the
+first hit. Scoring is in-process (no Dask) so the figures measure the strategies, not the cluster.
+
+Run (after the embedded defaults are built, see README):
+    .venv/bin/python benchmarks/bench_strategies.py --seeds 0 1 2 \
+        --campaigns campaigns/mos2_midgap.yaml campaigns/mos2_homo_lumo_window.yaml \
+                    campaigns/mos2_formation_energy.yaml
+Prints a table and writes benchmarks/results/strategies.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+
+def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | None, samples: int | None) -> dict:
+    from hts.campaign.config import parse_campaign
+    from hts.campaign.results import CampaignResults
+    from hts.campaign.runner import run_campaign
+
+    data = yaml.safe_load(campaign_file.read_text())
+    data["strategy"] = strategy
+    data["seed"] = seed
+    data.setdefault("dask", {})["enabled"] = False
+    data.setdefault("oracle", {})["enabled"] = False
+    if iterations:
+        data.setdefault("budget", {})["iterations"] = iterations
+    if samples:
+        data.setdefault("budget", {})["samples_per_trial"] = samples
+    # Relative model paths in the campaign are resolved against its folder.
+    for sec, key in (("surrogate", "model"), ("generator", "base_model"), ("generator", "adapter")):
+        v = data.get(sec, {}).get(key)
+        if v and v != "default" and not Path(v).is_absolute():
+            data[sec][key] = str((campaign_file.parent / v).resolve())
+    parse_campaign(yaml.safe_dump(data))  # validate early
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.yaml"
+        path.write_text(yaml.safe_dump(data))
+        t0 = time.perf_counter()
+        _, out = run_campaign(path, out=Path(tmp) / "run")
+        wall = time.perf_counter() - t0
+        res = CampaignResults.open(out)
+        trials = res.store.trials_frame()
+        res.close()
+    evals = trials["n_valid"].cumsum().to_numpy()
+    hits = trials["n_hits"].to_numpy()
+    first = int(evals[np.argmax(hits > 0)]) if hits.sum() else None
+    n_eval = int(evals[-1]) if len(evals) else 0
+    return {
+        "campaign": campaign_file.stem,
+        "strategy": strategy,
+        "seed": seed,
+        "evaluations": n_eval,
+        "generated": int(trials["n_generated"].sum()),
+        "unique_hits": int(hits.sum()),
+        "hits_per_1000": 1000.0 * hits.sum() / max(1, n_eval),
+        "evals_to_first_hit": first,
+        "wall_s": round(wall, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--campaigns", nargs="+", type=Path, required=True)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--strategies", nargs="+", default=["random", "llm-fixed", "llm-bo"])
+    ap.add_argument("--iterations", type=int, default=None)
+    ap.add_argument("--samples", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "strategies.json")
+    args = ap.parse_args()
+    rows = []
+    for cf in args.campaigns:
+        for seed in args.seeds:
+            for strat in args.strategies:
+                r = run_one(cf, strat, seed, args.iterations, args.samples)
+                print(json.dumps(r), flush=True)
+                rows.append(r)
+    print(f"\n{'strategy':<10}{'hits/1000':>11}{'unique hits':>13}{'evals to 1st hit':>18}{'runs':>6}")
+    summary = {}
+    for strat in args.strategies:
+        rs = [r for r in rows if r["strategy"] == strat]
+        firsts = [r["evals_to_first_hit"] for r in rs if r["evals_to_first_hit"] is not None]
+        summary[strat] = {
+            "hits_per_1000_mean": float(np.mean([r["hits_per_1000"] for r in rs])),
+            "unique_hits_mean": float(np.mean([r["unique_hits"] for r in rs])),
+            "evals_to_first_hit_median": float(np.median(firsts)) if firsts else None,
+            "runs_with_a_hit": f"{len(firsts)}/{len(rs)}",
+        }
+        s = summary[strat]
+        first_txt = f"{s['evals_to_first_hit_median']:.0f}" if firsts else "none"
+        print(
+            f"{strat:<10}{s['hits_per_1000_mean']:>11.1f}{s['unique_hits_mean']:>13.1f}{first_txt:>18}"
+            f"{s['runs_with_a_hit']:>6}"
+        )
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps({"machine": platform.platform(), "runs": rows, "summary": summary}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
