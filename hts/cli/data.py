@@ -184,3 +184,14 @@ def label(
     )
     for sid, why in report.failures[:10]:
         console.print(f"  [yellow]{sid}[/]: {why}")
+
+
+@app.command()
+def merge(path: Path = typer.Argument(..., help="A 2DMD-layout dataset folder with labels/ shards.")) -> None:
+    """Fold the label shards (labels/part-*.jsonl, from any number of runs) into the CSV tables."""
+    from rich.console import Console
+
+    from hts.labelling import merge_labels
+
+    n = merge_labels(path)
+    Console().print(f"{path}: {n} labelled structures merged into defects.csv.gz and targets.csv.gz")
