@@ -26,8 +26,9 @@ def tiny_surrogate(tmp_path_factory) -> Path:
     return model.save(tmp_path_factory.mktemp("models") / "surrogate")
 
 
-def campaign_text(model: Path, strategy: str = "random", iterations: int = 3, samples: int = 32,
-                  extra: str = "") -> str:
+def campaign_text(
+    model: Path, strategy: str = "random", iterations: int = 3, samples: int = 32, extra: str = ""
+) -> str:
     return f"""\
 name: tiny
 host: {{material: MoS2, supercell: [4, 4, 1]}}

@@ -1,0 +1,97 @@
+"""The loop against a Dask scheduler and workers started as separate processes on loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hts.campaign.runner import run_campaign
+from hts.errors import ConfigError
+from tests.hts.campaign.conftest import campaign_text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_workers(address: str, n: int, timeout: float = 90) -> None:
+    from distributed import Client
+
+    with Client(address, timeout="30s") as c:
+        c.wait_for_workers(n, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_campaign_on_separate_scheduler_and_workers(tmp_path, tiny_surrogate):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bindir = Path(sys.executable).parent
+    procs = [
+        subprocess.Popen(
+            [
+                str(bindir / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dashboard-address",
+                ":0",
+                "--no-show",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        time.sleep(2)
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(bindir / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        _wait_for_workers(address, 2)
+        text = campaign_text(tiny_surrogate, iterations=2).replace(
+            "dask: {enabled: false}", f"dask: {{enabled: true, scheduler: '{address}'}}"
+        )
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+        summary, _ = run_campaign(path, out=tmp_path / "run")
+        assert summary.trials == 4 and summary.candidates > 0
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, tiny_surrogate):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    text = campaign_text(tiny_surrogate, iterations=1).replace(
+        "dask: {enabled: false}", f"dask: {{enabled: true, scheduler: '{address}'}}"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        run_campaign(path, out=tmp_path / "run")
+    # The store was created and is intact; nothing half-written.
+    assert (tmp_path / "run" / "campaign.yaml").is_file()
