@@ -147,8 +147,13 @@ def run_loop(
     label_ranges: Mapping[str, tuple[float, float]] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_iteration_end: Callable[[int], None] | None = None,
 ) -> RunSummary:
-    """Run (or continue) the campaign until its budget is spent; see the module docstring."""
+    """Run (or continue) the campaign until its budget is spent; see the module docstring.
+
+    ``on_iteration_end(iteration)`` is called after the last trial of each iteration (e.g. for
+    periodic oracle verification).
+    """
     b = campaign.budget
     q = b.trials_per_iteration
     max_trials = b.iterations * q

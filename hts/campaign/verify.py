@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hts.campaign.config import Campaign
+from hts.campaign.results import CampaignResults
 from hts.campaign.store import CampaignStore, parse_defects, sqlite_url
 from hts.defects import DefectConfiguration
 from hts.hosts import Host
@@ -28,12 +29,16 @@ def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None 
     from hts.cluster import dask_client
     from hts.labelling import OracleSettings, chemical_potentials, compute_one, derived_properties
 
-    store = CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite"))
+    results = CampaignResults(out_dir, campaign, host,
+                              CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite")))
+    store = results.store
     try:
         k = top_k or campaign.oracle.top_k
-        cands = store.candidates_frame(order_by_distance=True)
+        ranked = results.ranked()  # the same order as status/export/report
+        if ranked.empty:
+            return 0
         done = set(store.oracle_frame()["hash"]) if store.oracle_frame().shape[0] else set()
-        todo = cands[~cands["hash"].isin(done)].head(k)
+        todo = ranked[~ranked["hash"].isin(done)].head(k)
         if todo.empty:
             return 0
         settings = OracleSettings(method=campaign.oracle.method)

@@ -113,3 +113,19 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, tiny_surrogate)
     assert len(after) == len(set(after))  # nothing repeated
     assert summary.trials == 80 and trials_before < 80
     assert trial_ids == list(range(80))
+
+
+@pytest.mark.slow
+def test_oracle_verifies_top_candidates(tmp_path, tiny_surrogate):
+    """GFN1-xTB on the 2 best 4x4 candidates at the end; results shown next to predictions."""
+    path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=1, extra="oracle: {enabled: true, top_k: 2}\n"))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    res = CampaignResults.open(out)
+    ranked = res.ranked()
+    oracle = res.store.oracle_frame()
+    res.close()
+    assert len(oracle) == 2
+    assert set(oracle["status"]) <= {"converged", "converged_after_retry"}
+    verified = ranked.dropna(subset=["oracle_homo_lumo_gap"])
+    assert list(verified["rank"]) == [1, 2]
+    assert (verified["oracle_homo_lumo_gap"] >= 0).all()
