@@ -27,6 +27,11 @@ def dask_client(
     from distributed import Client, LocalCluster
 
     if scheduler:
+        if scheduler.startswith("tls://") and security is None:
+            raise ConfigError(
+                f"the Dask scheduler {scheduler} uses TLS: give the CA file, certificate and key "
+                "(campaign key dask.tls: {ca_file: ..., cert: ..., key: ...})"
+            )
         try:
             client = Client(scheduler, timeout="20s", security=security)
         except (OSError, TimeoutError) as exc:

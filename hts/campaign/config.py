@@ -139,10 +139,32 @@ class SurrogateSection(_Section):
     model: str = "default"
 
 
+class TLSSection(_Section):
+    """Client-side TLS for a remote scheduler (``tls://`` addresses); see README, "Remote Dask"."""
+
+    ca_file: str
+    cert: str
+    key: str | None = None
+
+    def security(self) -> Any:
+        from distributed.security import Security
+
+        for f in (self.ca_file, self.cert, self.key):
+            if f is not None and not Path(f).expanduser().is_file():
+                raise ConfigError(f"dask.tls: file {f} does not exist")
+        return Security(
+            tls_ca_file=self.ca_file,
+            tls_client_cert=self.cert,
+            tls_client_key=self.key,
+            require_encryption=True,
+        )
+
+
 class DaskSection(_Section):
     enabled: bool = True  # false: score in-process (no cluster)
     scheduler: str | None = None  # None: a LocalCluster of `workers` processes
     workers: int = Field(2, ge=1)
+    tls: TLSSection | None = None
 
 
 class OracleSection(_Section):

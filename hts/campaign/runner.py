@@ -94,7 +94,14 @@ def make_scorer(campaign: Campaign, host: Host, base: Path | None = None) -> Ite
 
         yield _InProcess()
         return
-    with DaskScorer(model_dir, campaign.dask.scheduler, n_workers=campaign.dask.workers) as scorer:  # type: ignore[arg-type]
+    from hts.cluster import dask_client
+
+    d = campaign.dask
+    security = d.tls.security() if d.tls is not None else None
+    with (
+        dask_client(d.scheduler, d.workers, 1, security=security) as client,
+        DaskScorer(model_dir, client=client) as scorer,  # type: ignore[arg-type]
+    ):
         scorer.warm_up()
         yield scorer
 

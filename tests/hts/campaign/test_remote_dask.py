@@ -95,3 +95,125 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, tiny_surrogate):
         run_campaign(path, out=tmp_path / "run")
     # The store was created and is intact; nothing half-written.
     assert (tmp_path / "run" / "campaign.yaml").is_file()
+
+
+def _make_tls_files(d: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a certificate for 127.0.0.1 signed by it (openssl)."""
+    ca_key, ca, key, csr, cert = (d / n for n in ("ca.key", "ca.pem", "node.key", "node.csr", "node.pem"))
+    ext = d / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=hts-test-ca",
+    )
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "1",
+        "-extfile",
+        str(ext),
+    )
+    return ca, cert, key
+
+
+@pytest.mark.slow
+def test_campaign_over_tls(tmp_path, tiny_surrogate):
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificates")
+    ca, cert, key = _make_tls_files(tmp_path)
+    tls = ["--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
+    port = _free_port()
+    address = f"tls://127.0.0.1:{port}"
+    bindir = Path(sys.executable).parent
+    procs = [
+        subprocess.Popen(
+            [
+                str(bindir / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--protocol",
+                "tls",
+                "--dashboard-address",
+                ":0",
+                "--no-show",
+                *tls,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        time.sleep(2)
+        procs += [
+            subprocess.Popen(
+                [
+                    str(bindir / "dask"),
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    *tls,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
+        from distributed import Client
+        from distributed.security import Security
+
+        sec = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True)
+        with Client(address, security=sec, timeout="30s") as c:
+            c.wait_for_workers(2, timeout=90)
+        text = campaign_text(tiny_surrogate, iterations=2).replace(
+            "dask: {enabled: false}",
+            f"dask: {{enabled: true, scheduler: '{address}', tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}}}",
+        )
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+        summary, _ = run_campaign(path, out=tmp_path / "run")
+        assert summary.trials == 4 and summary.candidates > 0
+        # Without the TLS settings the same scheduler refuses the campaign with a clear error.
+        plain = text.replace(f", tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}", "")
+        path.write_text(plain)
+        with pytest.raises(ConfigError, match="uses TLS: give the CA file"):
+            run_campaign(path, out=tmp_path / "run2")
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
