@@ -1,0 +1,413 @@
+"""``hts llm``: tokenizer, instruction dataset, pretraining, LoRA fine-tuning, generation, evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    help="The LLM generator: dataset, tokenizer, pretrain, finetune, generate, eval.", no_args_is_help=True
+)
+
+ENCODING_HELP = "Text encoding: sparse (short), sites (one symbol per site) or cif (the study's listing)."
+
+
+def _host(name: str, supercell: str | None) -> Any:
+    from hts.cli.data import _parse_supercell
+    from hts.hosts import get_host
+
+    return get_host(name, _parse_supercell(supercell))
+
+
+def _host_from_key(key: str) -> Any:
+    from hts.hosts import get_host
+
+    name, _, cell = key.rpartition("-")
+    return get_host(name, tuple(int(x) for x in cell.split("x")))
+
+
+def _targets(items: list[str] | None) -> dict[str, float]:
+    from hts.errors import ConfigError
+    from llm.properties import normalize_targets
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--target must look like homo_lumo_gap=1.2, got {item!r}") from None
+        if not sep:
+            raise ConfigError(f"--target must look like homo_lumo_gap=1.2, got {item!r}")
+    return normalize_targets(out)
+
+
+def _progress_bar(description: str) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+@app.command()
+def tokenizer(out: Path = typer.Argument(..., help="Folder to write the tokenizer to (Hugging Face format).")) -> None:
+    """Build and save the project's tokenizer (digits, element symbols and VAC as single tokens)."""
+    from rich.console import Console
+
+    from llm.tokenizer import build_tokenizer, save_tokenizer, tokenizer_fingerprint
+
+    tok = build_tokenizer()
+    save_tokenizer(tok, out)
+    Console().print(f"tokenizer: {len(tok)} tokens, fingerprint {tokenizer_fingerprint(tok)} -> {out}")
+
+
+@app.command()
+def dataset(
+    data: Path = typer.Option(..., help="2DMD-layout dataset folder."),
+    out: Path = typer.Option(..., help="Output folder: train.jsonl, val.jsonl, manifest.json."),
+    encoding: str = typer.Option("sparse", help=ENCODING_HELP),
+    host: str | None = typer.Option(None, help="Host to read when the folder holds several."),
+    augment: int = typer.Option(4, help="Examples per structure (1 = no symmetry augmentation)."),
+    val_fraction: float = typer.Option(0.1, help="Fraction of structures held out for validation."),
+    p_unconditional: float = typer.Option(0.1, help="Probability of an example with no properties."),
+    seed: int = typer.Option(0, help="Random seed (subsets, symmetry operations, split)."),
+) -> None:
+    """Build the instruction dataset (JSONL) from a 2DMD-layout dataset."""
+    from rich.console import Console
+
+    from hts.provenance import provenance
+    from hts.twodmd import read_2dmd
+    from llm.dataset import build_examples, write_splits
+
+    ds = read_2dmd(data, host=host)
+    examples = build_examples(
+        ds, encoding, n_augment=augment, val_fraction=val_fraction, p_unconditional=p_unconditional, seed=seed
+    )
+    settings = {
+        "command": "hts llm dataset",
+        "data": str(data),
+        "encoding": encoding,
+        "host": ds.host.key,
+        "augment": augment,
+        "val_fraction": val_fraction,
+        "p_unconditional": p_unconditional,
+        "seed": seed,
+    }
+    paths = write_splits(examples, out, provenance(settings))
+    Console().print(f"{len(examples)} examples from {len(ds)} structures -> {paths['train']}, {paths['val']}")
+
+
+def _train_cfg(steps: int, batch_size: int, lr: float, warmup: int, max_length: int, seed: int, save_every: int) -> Any:
+    from llm.train import TrainConfig
+
+    return TrainConfig(
+        max_steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_steps=warmup,
+        max_length=max_length,
+        seed=seed,
+        save_every=save_every,
+        eval_every=save_every,
+        log_every=max(1, min(20, steps)),
+    )
+
+
+def _run_with_progress(description: str, fn: Any, **kwargs: Any) -> dict[str, Any]:
+    bar = _progress_bar(description)
+    with bar:
+        task = bar.add_task(description, total=None, info="")
+
+        def progress(step: int, total: int, metrics: dict[str, float]) -> None:
+            info = " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k in ("loss", "val_loss", "lr"))
+            bar.update(task, completed=step, total=total, info=info)
+
+        return fn(progress=progress, **kwargs)
+
+
+@app.command()
+def pretrain(
+    out: Path = typer.Option(..., help="Output model folder (checkpoints inside; resumable)."),
+    data: Path | None = typer.Option(None, help="2DMD-layout dataset whose structures are the corpus."),
+    random_structures: int = typer.Option(0, "--random", help="Add this many random configurations."),
+    host: str | None = typer.Option(None, help="Host of --random structures (default MoS2) or of --data."),
+    supercell: str | None = typer.Option(None, help="Supercell such as 4x4 (default: the 2DMD one)."),
+    max_random_defects: int = typer.Option(12, help="--random: at most this many defects per structure."),
+    encoding: str = typer.Option("sparse", help=ENCODING_HELP),
+    preset: str = typer.Option("small", help="Model size: test, tiny, small, base."),
+    augment: int = typer.Option(2, help="Symmetry-augmented copies per structure."),
+    steps: int = typer.Option(2000, help="Optimizer steps."),
+    batch_size: int = typer.Option(16),
+    lr: float = typer.Option(1e-3),
+    warmup: int = typer.Option(100),
+    max_length: int = typer.Option(1024, help="Longest example in tokens."),
+    save_every: int = typer.Option(200, help="Checkpoint (and validation) interval in steps."),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(True, help="Continue from the newest checkpoint in OUT."),
+    threads: int | None = typer.Option(None, help="torch CPU threads."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+) -> None:
+    """Pretrain the embedded small Llama on unconditional encodings of structures."""
+    import numpy as np
+    from rich.console import Console
+
+    from hts.errors import ConfigError
+    from llm.train import pretrain as run_pretrain
+    from llm.train import pretraining_pairs
+
+    _threads(threads)
+    _quiet_transformers()
+    configs = []
+    if data is not None:
+        from hts.twodmd import read_2dmd
+
+        ds = read_2dmd(data, host=host)
+        configs.extend(ds.configs)
+        h = ds.host
+    else:
+        h = _host(host or "MoS2", supercell)
+    if random_structures:
+        from llm.sampling import random_configurations
+
+        configs.extend(random_configurations(h, random_structures, max_random_defects, np.random.default_rng(seed)))
+    if not configs:
+        raise ConfigError("no structures: pass --data DIR and/or --random N")
+    pairs = pretraining_pairs(configs, encoding, n_augment=augment, seed=seed)
+    rng = np.random.default_rng(seed)
+    val_idx = set(rng.choice(len(pairs), size=max(1, len(pairs) // 50), replace=False).tolist())
+    train = [p for i, p in enumerate(pairs) if i not in val_idx]
+    val = [p for i, p in enumerate(pairs) if i in val_idx]
+    cfg = _train_cfg(steps, batch_size, lr, warmup, max_length, seed, save_every)
+    result = _run_with_progress(
+        "pretrain",
+        run_pretrain,
+        pairs=train,
+        out_dir=out,
+        encoding=encoding,
+        hosts=[h.key],
+        preset=preset,
+        cfg=cfg,
+        val_pairs=val,
+        resume=resume,
+        device=device,
+    )
+    Console().print(
+        f"pretrained {preset} model on {len(train)} examples -> {out}: "
+        + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
+    )
+
+
+@app.command()
+def finetune(
+    base: str = typer.Option(..., help="Base model folder (ours from `hts llm pretrain`, or a local Llama-3)."),
+    data: Path = typer.Option(..., help="Instruction dataset folder (from `hts llm dataset`)."),
+    out: Path = typer.Option(..., help="Output adapter folder (checkpoints inside; resumable)."),
+    steps: int = typer.Option(1000),
+    batch_size: int = typer.Option(16),
+    lr: float = typer.Option(2e-4),
+    warmup: int = typer.Option(50),
+    max_length: int = typer.Option(1024),
+    lora_r: int = typer.Option(16),
+    lora_alpha: int = typer.Option(32),
+    lora_dropout: float = typer.Option(0.05),
+    save_every: int = typer.Option(200),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(True),
+    threads: int | None = typer.Option(None),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    dtype: str | None = typer.Option(None, help="Base weights dtype, e.g. bfloat16 for Llama-3 on a GPU."),
+) -> None:
+    """LoRA fine-tune a base model on the instruction dataset."""
+    from rich.console import Console
+
+    from hts.errors import InputDataError
+    from llm.dataset import read_jsonl
+    from llm.train import finetune as run_finetune
+
+    _threads(threads)
+    _quiet_transformers()
+    train = read_jsonl(data / "train.jsonl")
+    val = read_jsonl(data / "val.jsonl") if (data / "val.jsonl").exists() else []
+    if not train:
+        raise InputDataError(f"{data / 'train.jsonl'} holds no examples")
+    encodings = {e.encoding for e in train}
+    hosts = sorted({e.host for e in train})
+    if len(encodings) != 1:
+        raise InputDataError(f"{data} mixes encodings {sorted(encodings)}")
+    cfg = _train_cfg(steps, batch_size, lr, warmup, max_length, seed, save_every)
+    result = _run_with_progress(
+        "finetune",
+        run_finetune,
+        base_dir=base,
+        pairs=[(e.prompt, e.answer) for e in train],
+        out_dir=out,
+        encoding=encodings.pop(),
+        hosts=hosts,
+        cfg=cfg,
+        val_pairs=[(e.prompt, e.answer) for e in val],
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        resume=resume,
+        device=device,
+        dtype=dtype,
+    )
+    Console().print(
+        f"adapter -> {out}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
+    )
+
+
+def _make_generator(
+    backend: str, model: str, adapter: str | None, encoding: str, host: Any, device: str, batch_size: int
+) -> Any:
+    from hts.errors import ConfigError
+
+    if backend == "transformers":
+        from llm.generation import TransformersGenerator
+
+        return TransformersGenerator.from_pretrained(
+            model, adapter, encoding=encoding, host=host, device=device, batch_size=batch_size
+        )
+    if backend == "vllm":
+        from llm.vllm_backend import VLLMGenerator
+
+        return VLLMGenerator(model, adapter, encoding=encoding, host=host)
+    raise ConfigError(f"--backend must be transformers or vllm, got {backend!r}")
+
+
+def _default_encoding(model: str, adapter: str | None) -> str:
+    from llm.model import ModelManifest
+
+    for d in (adapter, model):
+        m = ModelManifest.load(d) if d else None
+        if m is not None and m.encodings:
+            return m.encodings[0]
+    return "cif"
+
+
+@app.command()
+def generate(
+    model: str = typer.Option(..., help="Base model folder."),
+    adapter: str | None = typer.Option(None, help="LoRA adapter folder."),
+    host: str = typer.Option("MoS2", help="Host material."),
+    supercell: str | None = typer.Option(None, help="Supercell such as 4x4 (default: the 2DMD one)."),
+    target: list[str] | None = typer.Option(None, help="Property target, e.g. homo_lumo_gap=1.2 (repeatable)."),
+    n: int = typer.Option(16, "-n", help="Samples."),
+    backend: str = typer.Option("transformers", help="transformers (CPU/GPU) or vllm (GPU)."),
+    encoding: str | None = typer.Option(None, help=ENCODING_HELP + " Default: the model's."),
+    temperature: float = typer.Option(1.0),
+    top_p: float = typer.Option(1.0),
+    max_defects: int | None = typer.Option(None, help="Defect budget per sample."),
+    min_defects: int = typer.Option(1),
+    unconstrained: bool = typer.Option(False, help="Sample without constrained decoding."),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(16),
+    device: str = typer.Option("cpu"),
+    out: Path | None = typer.Option(None, help="Write samples as JSONL here."),
+    threads: int | None = typer.Option(None),
+) -> None:
+    """Generate defect configurations conditioned on property targets."""
+    from rich.console import Console
+
+    from llm.generation import GenerationRequest
+
+    _threads(threads)
+    _quiet_transformers()
+    h = _host(host, supercell)
+    enc = encoding or _default_encoding(model, adapter)
+    targets = _targets(target)
+    gen = _make_generator(backend, model, adapter, enc, h, device, batch_size)
+    req = GenerationRequest(
+        h,
+        targets,
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_defects=max_defects,
+        min_defects=min_defects,
+        constrained=not unconstrained,
+        seed=seed,
+    )
+    results = gen.generate([req])
+    console = Console()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w") as fh:
+            for r in results:
+                fh.write(json.dumps({**r.to_json(), "host": h.key, "encoding": enc, "targets": targets}) + "\n")
+    n_valid = sum(r.valid for r in results)
+    for r in results[:10]:
+        console.print(str(r.config) if r.valid else f"[red]invalid[/]: {r.error}")
+    console.print(f"{n_valid}/{len(results)} valid" + (f" -> {out}" if out else ""))
+
+
+def _surrogate_predict(path: Path) -> Any:
+    from hts.defects import ConfigBatch
+    from surrogate.model import SurrogateModel
+
+    model = SurrogateModel.load(path)
+
+    def predict(configs: Any) -> dict[str, Any]:
+        pred = model.predict(ConfigBatch.from_configs(list(configs)))
+        return {t: pred.mean[:, j] for j, t in enumerate(pred.targets)}
+
+    return predict
+
+
+@app.command(name="eval")
+def evaluate(
+    samples: Path = typer.Option(..., help="Samples JSONL from `hts llm generate --out`."),
+    train: Path | None = typer.Option(None, help="Training JSONL (train.jsonl) for novelty."),
+    surrogate: Path | None = typer.Option(None, help="Surrogate model folder for conditioning accuracy."),
+    out: Path | None = typer.Option(None, help="Write the metrics as JSON here."),
+) -> None:
+    """Validity, uniqueness, novelty and conditioning accuracy (R2, RMSE, R2_25th, RMSE_25th) of samples."""
+    from rich.console import Console
+
+    from hts.errors import InputDataError
+    from llm.dataset import iter_jsonl
+    from llm.encodings import parse_answer
+    from llm.generation import parse_result
+    from llm.metrics import canonical_hash_set, evaluate
+
+    recs = [json.loads(line) for line in samples.read_text().splitlines() if line.strip()]
+    if not recs:
+        raise InputDataError(f"{samples} holds no samples")
+    results, targets = [], []
+    for rec in recs:
+        h = _host_from_key(rec["host"])
+        results.append(
+            parse_result(rec.get("request_index", 0), rec["text"], h, rec["encoding"], rec.get("n_tokens", 0))
+        )
+        targets.append(rec.get("targets", {}))
+    train_hashes = None
+    if train is not None:
+        cfgs = [parse_answer(e.answer, _host_from_key(e.host), e.encoding) for e in iter_jsonl(train)]
+        train_hashes = canonical_hash_set(cfgs)
+    predict = _surrogate_predict(surrogate) if surrogate is not None else None
+    metrics = evaluate(results, targets, train_hashes=train_hashes, predict=predict)
+    if out is not None:
+        out.write_text(json.dumps(metrics, indent=2) + "\n")
+    Console().print_json(json.dumps(metrics))

@@ -1,0 +1,66 @@
+"""Uniform random defect configurations under a host's rules (pretraining corpus, tests, baselines)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hts.defects import DefectConfiguration
+from hts.hosts import Host
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llm.generation import GenerationRequest, GenerationResult
+
+
+def random_configuration(
+    host: Host, n_defects: int, rng: np.random.Generator, allowed: np.ndarray | None = None
+) -> DefectConfiguration:
+    """``n_defects`` distinct random sites, each given a random species its rules (or ``allowed``) permit."""
+    mask = host.allowed if allowed is None else allowed
+    candidates = np.flatnonzero(mask.any(axis=1))
+    sites = rng.choice(candidates, size=min(n_defects, candidates.size), replace=False)
+    defects = {int(s): host.species_codes[int(rng.choice(np.flatnonzero(mask[s])))] for s in sites}
+    return DefectConfiguration.from_mapping(host, defects)
+
+
+def random_configurations(
+    host: Host,
+    n: int,
+    max_defects: int,
+    rng: np.random.Generator,
+    min_defects: int = 1,
+    allowed: np.ndarray | None = None,
+) -> list[DefectConfiguration]:
+    """``n`` random configurations with a uniform number of defects in ``[min_defects, max_defects]``."""
+    counts = rng.integers(min_defects, max_defects + 1, size=n)
+    return [random_configuration(host, int(k), rng, allowed) for k in counts]
+
+
+class RandomGenerator:
+    """The ``random`` baseline as a :class:`~llm.generation.Generator`: uniform random configurations
+    under the host's rules (defect count uniform in the request's budget), no language model.
+
+    Also a fast stand-in for the LLM in tests of the campaign loop."""
+
+    encoding = "sparse"
+
+    def __init__(self, default_max_defects: int = 12, seed: int = 0) -> None:
+        self.default_max_defects = default_max_defects
+        self.rng = np.random.default_rng(seed)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        from llm.encodings import encode_answer
+        from llm.generation import GenerationResult
+
+        out = []
+        for ri, req in enumerate(requests):
+            rng = np.random.default_rng(req.seed) if req.seed is not None else self.rng
+            hi = req.max_defects if req.max_defects is not None else self.default_max_defects
+            mask = req.host.allowed if req.allowed is None else req.allowed
+            hi = min(hi, int(mask.any(axis=1).sum()))
+            lo = min(req.min_defects, hi)
+            for cfg in random_configurations(req.host, req.n, hi, rng, min_defects=lo, allowed=mask):
+                out.append(GenerationResult(ri, encode_answer(cfg, "sparse"), cfg, None, 0))
+        return out

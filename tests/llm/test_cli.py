@@ -1,0 +1,130 @@
+"""``hts llm``: dataset -> pretrain -> finetune -> generate -> eval on a 4x4 cell, test-size model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from hts.cli import app
+from tests.llm.conftest import configs
+
+
+def _invoke(runner: CliRunner, *args: str) -> None:
+    r = runner.invoke(app, ["llm", *args])
+    assert r.exit_code == 0, r.output
+
+
+def test_llm_cli_end_to_end(tmp_path, host):
+    from hts.twodmd import write_2dmd
+
+    runner = CliRunner()
+    _invoke(runner, "tokenizer", str(tmp_path / "tok"))
+    cfgs = configs(host, 40, 13)[1:]
+    ids = [f"id{i:03d}" for i in range(len(cfgs))]
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {"homo_lumo_gap": rng.uniform(0.5, 1.8, len(ids)), "homo": rng.uniform(-6, -5, len(ids))}, index=ids
+    )
+    write_2dmd(tmp_path / "2dmd", cfgs, ["test"] * len(cfgs), table=table, ids=ids)
+    _invoke(
+        runner,
+        "dataset",
+        "--data",
+        str(tmp_path / "2dmd"),
+        "--out",
+        str(tmp_path / "inst"),
+        "--augment",
+        "2",
+        "--val-fraction",
+        "0.25",
+    )
+    assert len((tmp_path / "inst" / "train.jsonl").read_text().splitlines()) == 18
+    model = tmp_path / "model"
+    _invoke(
+        runner,
+        "pretrain",
+        "--out",
+        str(model),
+        "--random",
+        "20",
+        "--host",
+        "MoS2",
+        "--supercell",
+        "4x4",
+        "--preset",
+        "test",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--save-every",
+        "3",
+        "--max-random-defects",
+        "3",
+        "--threads",
+        "1",
+    )
+    adapter = tmp_path / "adapter"
+    _invoke(
+        runner,
+        "finetune",
+        "--base",
+        str(model),
+        "--data",
+        str(tmp_path / "inst"),
+        "--out",
+        str(adapter),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--save-every",
+        "2",
+        "--lora-r",
+        "4",
+        "--lora-alpha",
+        "8",
+    )
+    samples = tmp_path / "s.jsonl"
+    _invoke(
+        runner,
+        "generate",
+        "--model",
+        str(model),
+        "--adapter",
+        str(adapter),
+        "--host",
+        "MoS2",
+        "--supercell",
+        "4x4",
+        "--target",
+        "gap=1.2",
+        "-n",
+        "6",
+        "--max-defects",
+        "3",
+        "--out",
+        str(samples),
+    )
+    recs = [json.loads(x) for x in samples.read_text().splitlines()]
+    assert len(recs) == 6 and all(x["valid"] for x in recs) and recs[0]["encoding"] == "sparse"
+    assert recs[0]["targets"] == {"homo_lumo_gap": 1.2}
+    _invoke(
+        runner,
+        "eval",
+        "--samples",
+        str(samples),
+        "--train",
+        str(tmp_path / "inst" / "train.jsonl"),
+        "--out",
+        str(tmp_path / "m.json"),
+    )
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["validity"] == 1.0 and 0 <= metrics["novelty"] <= 1
+    r = runner.invoke(
+        app, ["llm", "generate", "--model", str(model), "--host", "MoS2", "--supercell", "4x4", "--encoding", "cif"]
+    )
+    assert r.exit_code != 0 and "encoding" in str(r.exception)
