@@ -99,11 +99,11 @@ class LLMProposer:
             max_defects=int(knobs.get("max_defects", self.k_max)),
             min_defects=self.k_min,
             seed=int(rng.integers(2**31 - 1)),
+            allowed=self.allowed,  # the decoder enforces the campaign's subset of the host's rules
         )
         results = self.generator.generate([req])
         configs = [r.config for r in results if r.config is not None]
-        # Keep only what the campaign allows (the grammar enforces the host's rules; the campaign
-        # may allow a subset of them).
+        # Unconstrained back ends (or vLLM's regex) may still produce what the campaign forbids.
         kept = [c for c in configs if all(self.allowed[s, self.host.code_of(sp)] for s, sp in c.defects)]
         stats = {
             "valid_fraction": len(configs) / max(1, len(results)),

@@ -61,6 +61,7 @@ def make_proposer(campaign: Campaign, host: Host, base: Path | None = None) -> P
     g = campaign.generator
     base_model = resolve_model(g.base_model, "base_model", base)
     adapter = resolve_model(g.adapter, "adapter", base) if g.adapter else None
+    generator: Any
     if g.backend == "vllm":
         from llm.vllm_backend import VLLMGenerator  # type: ignore[attr-defined]
 

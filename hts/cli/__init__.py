@@ -12,7 +12,10 @@ import sys
 
 import typer
 
+from hts.cli import campaign as _campaign
 from hts.cli import data as _data
+from hts.cli import llm as _llm
+from hts.cli import surrogate as _surrogate
 
 app = typer.Typer(
     name="hts",
@@ -22,6 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_data.app, name="data")
+_campaign.register(app)
+app.add_typer(_llm.app, name="llm")
+app.add_typer(_surrogate.app, name="surrogate")
 
 
 @app.callback()

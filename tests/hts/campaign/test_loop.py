@@ -129,3 +129,39 @@ def test_oracle_verifies_top_candidates(tmp_path, tiny_surrogate):
     verified = ranked.dropna(subset=["oracle_homo_lumo_gap"])
     assert list(verified["rank"]) == [1, 2]
     assert (verified["oracle_homo_lumo_gap"] >= 0).all()
+
+
+@pytest.mark.slow
+def test_llm_bo_with_a_tiny_llama(tmp_path, tiny_surrogate):
+    """The whole llm-bo path: Ax knobs -> prompts -> constrained sampling from a 2-layer Llama -> scores."""
+    import torch
+
+    from llm.model import ModelManifest, new_model, save_model, versions
+    from llm.tokenizer import build_tokenizer, tokenizer_fingerprint
+
+    torch.manual_seed(0)
+    tok = build_tokenizer()
+    model = new_model(tok, "test", seed=0, max_positions=2048)
+    base = save_model(
+        model,
+        tok,
+        tmp_path / "llm",
+        ModelManifest(
+            kind="base",
+            tokenizer_fingerprint=tokenizer_fingerprint(tok),
+            encodings=["sparse"],
+            hosts=["MoS2-4x4x1"],
+            versions=versions(),
+        ),
+    )
+    extra = f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=2, samples=16, extra=extra))
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 4
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame()
+    res.close()
+    # constrained decoding: every sample parsed into an allowed configuration within the budget
+    assert (trials["n_valid"] == trials["n_generated"]).all()
+    assert all(e["valid_fraction"] == 1.0 for e in trials["extra"])
+    assert summary.candidates > 0

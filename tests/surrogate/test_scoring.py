@@ -1,0 +1,52 @@
+"""Scoring service: in-process cache, Dask workers, order of results."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hts.defects import ConfigBatch
+from hts.errors import InputDataError, ModelError
+from surrogate import scoring
+from surrogate.model import SurrogateModel
+from tests.surrogate.synthetic import SyntheticDataset
+
+
+def test_score_batch_uses_process_cache(model_dir: Path, dataset: SyntheticDataset, tmp_path: Path) -> None:
+    scoring.clear_cache()
+    batch = dataset.batch()
+    first = scoring.score_batch(model_dir, batch)
+    m1 = scoring.load_cached(model_dir)
+    assert scoring.load_cached(model_dir) is m1  # loaded once
+    np.testing.assert_array_equal(first.mean, SurrogateModel.load(model_dir).predict(batch).mean)
+    # A model re-saved in place is picked up (the cache key holds the files' mtimes).
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    a = scoring.load_cached(copy)
+    later = time.time() + 5
+    os.utime(copy / "model.json", (later, later))
+    assert scoring.load_cached(copy) is not a
+    with pytest.raises(ModelError, match="not a surrogate model directory"):
+        scoring.load_cached(tmp_path)
+
+
+def test_dask_scorer_matches_in_process_and_keeps_order(model_dir: Path, dataset: SyntheticDataset) -> None:
+    pytest.importorskip("distributed")
+    batch = dataset.batch()
+    rev = np.arange(len(batch))[::-1]
+    shuffled = ConfigBatch(batch.host, batch.sites[rev], batch.codes[rev])
+    ref = scoring.score_batch(model_dir, shuffled)
+    with scoring.DaskScorer(model_dir, n_workers=1, chunk_size=17) as scorer:
+        scorer.warm_up()
+        got = scorer.score(shuffled)
+        np.testing.assert_allclose(got.mean, ref.mean)
+        np.testing.assert_allclose(got.std, ref.std)
+        bad = ConfigBatch(batch.host, batch.sites[:2].copy(), batch.codes[:2].copy())
+        bad.codes[:] = 99
+        with pytest.raises(InputDataError):
+            scorer.score(bad)
