@@ -29,8 +29,9 @@ def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None 
     from hts.cluster import dask_client
     from hts.labelling import OracleSettings, chemical_potentials, compute_one, derived_properties
 
-    results = CampaignResults(out_dir, campaign, host,
-                              CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite")))
+    results = CampaignResults(
+        out_dir, campaign, host, CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite"))
+    )
     store = results.store
     try:
         k = top_k or campaign.oracle.top_k
