@@ -54,6 +54,18 @@ PROPERTY_COLUMNS = [
 ]
 TARGET_COLUMNS = ["formation_energy", "formation_energy_per_site"]
 ALL_PROPERTIES = PROPERTY_COLUMNS + TARGET_COLUMNS
+TARGET_PROPERTIES: tuple[str, ...] = (
+    "homo",
+    "lumo",
+    "homo_lumo_gap",
+    "formation_energy",
+    "formation_energy_per_site",
+    "energy_per_atom",
+    "fermi_level",
+    "normalized_homo",
+    "normalized_lumo",
+)
+"""Properties a surrogate predicts by default and a campaign may target (2DMD column names)."""
 
 DESCRIPTORS = "descriptors.csv"
 DEFECTS = "defects.csv.gz"

@@ -12,15 +12,9 @@ functions that need them. The public entry points are
 
 from __future__ import annotations
 
-DEFAULT_TARGETS: tuple[str, ...] = (
-    "homo",
-    "lumo",
-    "homo_lumo_gap",
-    "formation_energy",
-    "formation_energy_per_site",
-    "energy_per_atom",
-    "fermi_level",
-)
+from hts.twodmd import TARGET_PROPERTIES
+
+DEFAULT_TARGETS: tuple[str, ...] = TARGET_PROPERTIES
 """The properties a surrogate predicts unless told otherwise (2DMD ``targets.csv.gz`` column names)."""
 
 __all__ = ["DEFAULT_TARGETS"]

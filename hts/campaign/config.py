@@ -35,18 +35,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hts.errors import ConfigError
+from hts.twodmd import TARGET_PROPERTIES
 
-PROPERTIES = (
-    "homo",
-    "lumo",
-    "homo_lumo_gap",
-    "formation_energy",
-    "formation_energy_per_site",
-    "energy_per_atom",
-    "fermi_level",
-    "normalized_homo",
-    "normalized_lumo",
-)
+PROPERTIES = TARGET_PROPERTIES
 
 
 class _Section(BaseModel):

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,18 +23,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for_workers(address: str, n: int, timeout: float = 90) -> None:
+@contextmanager
+def _cluster(protocol: str = "tcp", extra: tuple[str, ...] = (), security=None) -> Iterator[str]:
+    """A scheduler and two workers, each its own process, on loopback; yields the address."""
     from distributed import Client
 
-    with Client(address, timeout="30s") as c:
-        c.wait_for_workers(n, timeout=timeout)
-
-
-@pytest.mark.slow
-def test_campaign_on_separate_scheduler_and_workers(tmp_path, tiny_surrogate):
     port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    address = f"{protocol}://127.0.0.1:{port}"
     bindir = Path(sys.executable).parent
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     procs = [
         subprocess.Popen(
             [
@@ -42,34 +41,48 @@ def test_campaign_on_separate_scheduler_and_workers(tmp_path, tiny_surrogate):
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--protocol",
+                protocol,
                 "--dashboard-address",
                 ":0",
                 "--no-show",
+                *extra,
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            **quiet,
         )
     ]
     try:
         time.sleep(2)
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        str(bindir / "dask"),
-                        "worker",
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--no-dashboard",
-                        "--host",
-                        "127.0.0.1",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+        procs += [
+            subprocess.Popen(
+                [
+                    str(bindir / "dask"),
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    *extra,
+                ],
+                **quiet,
             )
-        _wait_for_workers(address, 2)
+            for _ in range(2)
+        ]
+        with Client(address, timeout="30s", security=security) as c:
+            c.wait_for_workers(2, timeout=90)
+        yield address
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_campaign_on_separate_scheduler_and_workers(tmp_path, tiny_surrogate):
+    with _cluster() as address:
         text = campaign_text(tiny_surrogate, iterations=2).replace(
             "dask: {enabled: false}", f"dask: {{enabled: true, scheduler: '{address}'}}"
         )
@@ -77,11 +90,6 @@ def test_campaign_on_separate_scheduler_and_workers(tmp_path, tiny_surrogate):
         path.write_text(text)
         summary, _ = run_campaign(path, out=tmp_path / "run")
         assert summary.trials == 4 and summary.candidates > 0
-    finally:
-        for p in procs[::-1]:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, tiny_surrogate):
@@ -149,56 +157,11 @@ def test_campaign_over_tls(tmp_path, tiny_surrogate):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make the test certificates")
     ca, cert, key = _make_tls_files(tmp_path)
-    tls = ["--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
-    port = _free_port()
-    address = f"tls://127.0.0.1:{port}"
-    bindir = Path(sys.executable).parent
-    procs = [
-        subprocess.Popen(
-            [
-                str(bindir / "dask"),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--protocol",
-                "tls",
-                "--dashboard-address",
-                ":0",
-                "--no-show",
-                *tls,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    try:
-        time.sleep(2)
-        procs += [
-            subprocess.Popen(
-                [
-                    str(bindir / "dask"),
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                    "--host",
-                    "127.0.0.1",
-                    *tls,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(2)
-        ]
-        from distributed import Client
-        from distributed.security import Security
+    from distributed.security import Security
 
-        sec = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True)
-        with Client(address, security=sec, timeout="30s") as c:
-            c.wait_for_workers(2, timeout=90)
+    tls = ("--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key))
+    sec = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True)
+    with _cluster("tls", tls, sec) as address:
         text = campaign_text(tiny_surrogate, iterations=2).replace(
             "dask: {enabled: false}",
             f"dask: {{enabled: true, scheduler: '{address}', tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}}}",
@@ -207,13 +170,7 @@ def test_campaign_over_tls(tmp_path, tiny_surrogate):
         path.write_text(text)
         summary, _ = run_campaign(path, out=tmp_path / "run")
         assert summary.trials == 4 and summary.candidates > 0
-        # Without the TLS settings the same scheduler refuses the campaign with a clear error.
-        plain = text.replace(f", tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}", "")
-        path.write_text(plain)
+        # Without the TLS settings the campaign is refused with a clear error.
+        path.write_text(text.replace(f", tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}", ""))
         with pytest.raises(ConfigError, match="uses TLS: give the CA file"):
             run_campaign(path, out=tmp_path / "run2")
-    finally:
-        for p in procs[::-1]:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
