@@ -257,16 +257,10 @@ def _fast_blas_env() -> dict[str, str]:
 
 # -- merge ----------------------------------------------------------------------------------------
 def chemical_potentials(settings: OracleSettings) -> dict[str, float]:
-    """Elemental chemical potentials (eV/atom) at the oracle's level of theory."""
-    from importlib import resources
+    """Elemental chemical potentials (eV/atom) at the oracle's level of theory (stored references)."""
+    from hts.oracle.references import load_elemental_references
 
-    text = resources.files("hts.data").joinpath("xtb_references.json").read_text()
-    data = json.loads(text)
-    methods = data.get("methods", {data.get("method", ""): data})
-    entry = methods.get(settings.method)
-    if entry is None:
-        raise OracleError(f"no elemental references for {settings.method} in hts/data/xtb_references.json")
-    return {k: float(v) for k, v in entry["chemical_potentials"].items()}
+    return load_elemental_references(settings.method)
 
 
 def merge_labels(path: str | os.PathLike[str]) -> int:
