@@ -301,7 +301,80 @@ def merge_labels(path: str | os.PathLike[str]) -> int:
     write_tables(
         root, ds.ids, ds.descriptor_ids, table, extra_columns=["scf_status", "n_fractional", "oracle_wall_time_s"]
     )
+    write_manifest(root, ds.descriptions, ds.ids, table, ref, done)
     return int(sum(1 for r in rows if "energy" in r))
+
+
+GAMMA_NOTE = (
+    "Gamma-point labels: MoS2's band edges lie at K, which folds onto Gamma only for supercells whose size "
+    "is a multiple of 3, so the 8x8 pristine gap (GFN1-xTB) is larger than at 3x3/6x6. This is a property "
+    "of the label, not a bug. HOMO/LUMO are on xTB's energy scale: compare within one method only."
+)
+
+
+def write_manifest(
+    root: Path, descriptions: list[str], ids: list[str], table: Any, ref: dict[str, Any], done: dict[str, Any]
+) -> Path:
+    """``manifest.json``: counts and gap statistics per type, method, settings, versions, commands."""
+    from hts.provenance import package_versions
+
+    per_type: dict[str, dict[str, Any]] = {}
+    gaps: dict[str, list[float]] = {}
+    gap_col = table.get("homo_lumo_gap")
+    for sid, d in zip(ids, descriptions, strict=True):
+        entry = per_type.setdefault(d, {"structures": 0, "labelled": 0, "failed": 0})
+        entry["structures"] += 1
+        rec = done.get(sid)
+        if rec is None:
+            continue
+        if rec.get("status") == "ok" and rec.get("scf_status") != "failed":
+            entry["labelled"] += 1
+            g = float(gap_col.get(sid, np.nan)) if gap_col is not None else np.nan
+            if np.isfinite(g):
+                gaps.setdefault(d, []).append(g)
+        else:
+            entry["failed"] += 1
+    for d, entry in per_type.items():
+        g = np.array(gaps.get(d, []))
+        entry["gap_eV"] = (
+            {
+                k: round(float(f(g)), 4)
+                for k, f in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max))
+            }
+            if g.size
+            else None
+        )
+    times = [float(r.get("wall_time_s", 0.0)) for r in done.values() if r.get("status") == "ok"]
+    gen = root / "generation.json"
+    method = ref.get("settings", {}).get("method")
+    manifest = {
+        "dataset": root.name,
+        "host": ref.get("host"),
+        "structures": len(ids),
+        "labelled": sum(e["labelled"] for e in per_type.values()),
+        "failed": sum(e["failed"] for e in per_type.values()),
+        "per_type": per_type,
+        "oracle": {
+            **ref.get("settings", {}),
+            "periodic": "3D with vacuum, Gamma point",
+            "structures": "unrelaxed",
+            "pristine": {k: ref["pristine"].get(k) for k in ("energy", "homo", "lumo", "homo_lumo_gap")},
+        },
+        "oracle_time_s": {
+            "total": round(sum(times), 1),
+            "mean_per_structure": round(float(np.mean(times)), 2) if times else None,
+        },
+        "versions": package_versions(("tblite", "numpy", "pymatgen")),
+        "commands": {
+            "generate": json.loads(gen.read_text()).get("settings") if gen.is_file() else None,
+            "label": f"hts data label {root.name} --oracle xtb --method {method}",
+            "merge": f"hts data merge {root.name}",
+        },
+        "note": GAMMA_NOTE,
+    }
+    path = root / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
 
 
 def derived_properties(
