@@ -44,7 +44,12 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 def main() -> None:
     """Entry point of the ``hts`` console script."""
+    import os
+
     from hts.errors import HTSError
+
+    # distributed configures its own loggers (INFO) when first imported: keep them to warnings.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
     try:
         app()
