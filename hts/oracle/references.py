@@ -1,28 +1,40 @@
 """Elemental chemical potentials at the oracle's level of theory, for formation energies.
 
 ``formation_energy = E_defect - E_pristine + sum(mu_removed) - sum(mu_added)`` needs each element's
-energy per atom in its reference state, computed with the same method and settings as the defects
-(2DMD used PBE energies of the Materials Project ground states). Choices, all at the oracle's
-settings (GFN1-xTB, 300 K, 3D periodic, Gamma point):
+energy per atom in a reference state computed with the same method and settings as the defects
+(2DMD used PBE energies of the Materials Project ground states).
 
-- Mo, W: bcc metal (the ground state). The lattice constant is the minimum of a parabola through
-  E(a) on a 5-point scan (a 3x3x3 conventional cell, 54 atoms, is enough for the curvature); the
-  energy is then computed at that lattice constant on a large conventional supercell, because a
-  metal sampled at Gamma only converges slowly with cell size (see ``BCC_SUPERCELL``). To tame that
-  convergence the metals use Fermi smearing at ``METAL_SMEARING_K`` and Gillan's zero-smearing
-  extrapolation ``E0 = F - TS/2`` (tblite's energy is the Mermin free energy ``F = E - TS``); at 300 K
-  the smearing correction of a metal is a few meV/atom, below the cell-size error.
-- S: the S8 crown molecule (D4d), relaxed, in a cubic box (the ring is the building block of
-  orthorhombic alpha-S, the ground state; the molecular crystal's cohesive energy, ~0.13 eV/atom
-  experimentally, is not included: the isolated molecule is the "simplest justifiable form").
-- Se: the lower of trigonal Se (helical chains, P3_121, the ground state; positions and cell
-  relaxed) and the Se8 crown molecule in a box; the forms computed and their energies are stored.
+Protocol: the same as the labels, i.e. GFN1-xTB single points (300 K, 3D periodic, Gamma point) at
+experimental / DFT-quality geometries, not relaxed with xTB (the 2DMD structures are labelled
+unrelaxed, at their PBE geometry). Relaxing with GFN1-xTB is not an option for the metals: its bcc
+Mo has no energy minimum within +-10 % of the experimental lattice constant (E(a) on the 54-atom
+cell keeps falling to a ~ 3.55-3.75 A, +13-19 %, 0.85 eV/atom below the experimental lattice),
+while bcc W's minimum is near 3.25 A (+2.7 %).
 
-Molecules are relaxed with the oracle's analytical gradients (L-BFGS) and their periodic box is
-large enough (``MOLECULE_BOX``) that images do not interact. The numbers, the method, the settings,
-the tblite version and a description of every structure are stored in
-``hts/data/xtb_references.json`` (one entry per method), which :func:`load_elemental_references`
-reads. Regenerate with ``python -m hts.oracle.references --elements Mo W S Se``.
+- Mo, W: bcc (the ground state) at a = 3.147 / 3.165 A. A metal sampled at Gamma only converges
+  slowly and erratically with the cell (Mo, eV/atom: 54 atoms -58.393, 64 (primitive 4^3) -58.105,
+  125 -58.523, 128 -58.372, 216 -58.417, 250 -58.454, 256 -58.426, 343 -58.395, 500 -58.437), so the
+  energy is the mean over three differently shaped supercells of 216-256 atoms (``BCC_CELLS``;
+  their spread is stored: 34 meV/atom for Mo, 118 for W, so expect ~+-20 / +-60 meV/atom). Metals
+  use Fermi smearing at ``METAL_SMEARING_K`` for a robust SCF, with Gillan's zero-smearing
+  extrapolation ``E0 = F - TS/2`` (tblite's energy is the Mermin free energy ``F = E - TS``); E0 at
+  2000 K matches F at 300 K within ~2 meV/atom on the large cells. A +-3 % E(a) scan is stored too.
+- S, Se: the X8 crown ring (D4d; S-S 2.05 A, 108 deg; Se-Se 2.34 A, 105.7 deg) in a 20 A cubic box
+  (images do not interact: < 0.1 meV/atom against 30 A). GFN1-xTB, parametrised on molecules,
+  describes the rings well: relaxing them moves the bonds to 2.044 / 2.301 A and lowers the energy
+  by 0.5 / 12 meV/atom (stored as ``X8-relaxed``). The solid ground states (alpha-S8, a molecular
+  crystal of these rings; trigonal Se, helical chains) are not used: GFN1-xTB describes the chain
+  crystals badly (relaxed trigonal Se contracts a by 13 %, 3.80 vs 4.37 A, and a chain form of S
+  comes out ~0.29 eV/atom below the S8 ring, against experiment, where the ring crystal is the
+  ground state). Both chalcogens thus miss the same kind of term, the cohesion of the molecular
+  solid (~0.1 eV/atom), which keeps S <-> Se substitution energies consistent. The relaxed chain
+  crystals are computed and stored as ``candidates`` for the record.
+
+The numbers, the method, the settings, the tblite version and a description of every structure are
+stored in ``hts/data/xtb_references.json`` (one entry per method), read by
+:func:`load_elemental_references`. Regenerate with
+``python -m hts.oracle.references --elements Mo S W Se [--method GFN2-xTB]`` (10-30 minutes on
+2 cores with the fast BLAS).
 """
 
 from __future__ import annotations
@@ -52,8 +64,9 @@ log = logging.getLogger(__name__)
 REFERENCES_RESOURCE = "xtb_references.json"
 MOLECULE_BOX = 20.0  # Angstrom
 METAL_SMEARING_K = 2000.0
-BCC_SUPERCELL = 6  # conventional cells per axis for the final bcc energy (432 atoms)
-BCC_SCAN_SUPERCELL = 3
+# Supercells whose Gamma-only energies are averaged for bcc metals (kind, size): 250, 256 and 216 atoms.
+BCC_CELLS: tuple[tuple[str, int], ...] = (("conventional", 5), ("fcc-shaped", 4), ("primitive", 6))
+BCC_SCAN_SUPERCELL = 3  # conventional cells per axis for the lattice-constant scan (54 atoms)
 # Experimental lattice constants (Angstrom), the starting points of the scans.
 BCC_LATTICE = {"Mo": 3.147, "W": 3.165, "Cr": 2.91, "V": 3.03, "Nb": 3.30, "Ta": 3.30}
 # Trigonal Se (P3_121): a, c (Angstrom) and the x of Wyckoff 3a (Cherin & Unger 1967).
@@ -76,12 +89,26 @@ class ReferenceEntry:
 
 
 # -- structures ------------------------------------------------------------------------------------
-def bcc_structure(element: str, a: float, n: int) -> Structure:
-    """Conventional bcc cell of lattice constant ``a`` repeated ``n x n x n`` (2 n^3 atoms)."""
+def bcc_structure(element: str, a: float, n: int, kind: str = "conventional") -> Structure:
+    """bcc supercell of lattice constant ``a``.
+
+    ``kind``: ``"conventional"`` (the cubic cell repeated ``n x n x n``, 2 n^3 atoms), ``"primitive"``
+    (the rhombohedral primitive cell repeated, n^3 atoms) or ``"fcc-shaped"`` (superlattice vectors
+    ``n a (0,1,1)``... , 4 n^3 atoms: the most isotropic Gamma-only sampling per atom).
+    """
     from pymatgen.core import Lattice, Structure
 
-    s = Structure(Lattice.cubic(a), [element, element], np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]))
-    s.make_supercell([n, n, n])
+    prim = np.array([[-1.0, 1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, -1.0]]) * (a / 2)
+    targets = {
+        "conventional": np.eye(3) * a * n,
+        "fcc-shaped": np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]]) * a * n,
+        "primitive": prim * n,
+    }
+    if kind not in targets:
+        raise OracleError(f"unknown bcc supercell kind {kind!r}; choose one of {', '.join(targets)}")
+    matrix = np.rint(targets[kind] @ np.linalg.inv(prim)).astype(int)
+    s = Structure(Lattice(prim), [element], np.zeros((1, 3)))
+    s.make_supercell(matrix)
     return s
 
 
@@ -202,40 +229,54 @@ def _metal_oracle(oracle: XTBOracle) -> XTBOracle:
     )
 
 
-def bcc_reference(element: str, oracle: XTBOracle, supercell: int = BCC_SUPERCELL) -> ReferenceEntry:
-    """bcc metal: E(a) scan on a small cell, then E0 on a large cell at the minimum."""
+def bcc_reference(element: str, oracle: XTBOracle, cells: Iterable[tuple[str, int]] = BCC_CELLS) -> ReferenceEntry:
+    """bcc metal at the experimental lattice constant: mean E0 over several large Gamma-only cells.
+
+    A 5-point E(a) scan (+-3 %, 54-atom cell) is stored with it, to show where GFN's own minimum lies.
+    """
     metal = _metal_oracle(oracle)
     a_exp = BCC_LATTICE[element]
     grid = a_exp * np.linspace(0.97, 1.03, 5)
     scan = [zero_smearing_energy(bcc_structure(element, a, BCC_SCAN_SUPERCELL), metal)[1] for a in grid]
-    a_min, _ = _parabola_minimum(grid, np.array(scan))
-    final = bcc_structure(element, a_min, supercell)
-    free, e0 = zero_smearing_energy(final, metal)
+    a_fit, _ = _parabola_minimum(grid, np.array(scan))
+    per_cell: dict[str, dict[str, float]] = {}
+    for kind, n in cells:
+        s = bcc_structure(element, a_exp, n, kind)
+        free, e0 = zero_smearing_energy(s, metal)
+        per_cell[f"{kind} {n}"] = {"n_atoms": len(s), "free_energy_per_atom": free, "e0_per_atom": e0}
+    e0s = np.array([v["e0_per_atom"] for v in per_cell.values()])
+    sizes = ", ".join(f"{k} ({int(v['n_atoms'])} atoms)" for k, v in per_cell.items())
+    inside = grid[0] <= a_fit <= grid[-1]
     return ReferenceEntry(
         element=element,
-        energy_per_atom=e0,
+        energy_per_atom=float(e0s.mean()),
         form="bcc",
         description=(
-            f"bcc, a = {a_min:.4f} A (GFN minimum of a 5-point scan on the {BCC_SCAN_SUPERCELL}^3 conventional "
-            f"cell; experiment {a_exp} A), {supercell}x{supercell}x{supercell} conventional supercell "
-            f"({len(final)} atoms), Fermi smearing {metal.electronic_temperature_K:.0f} K, E0 = F - TS/2"
+            f"bcc at the experimental a = {a_exp} A, unrelaxed; energy = mean over the Gamma-only supercells "
+            f"{sizes}; Fermi smearing {metal.electronic_temperature_K:.0f} K extrapolated to zero, E0 = F - TS/2"
         ),
-        n_atoms=len(final),
-        candidates={"bcc": e0},
+        n_atoms=max(int(v["n_atoms"]) for v in per_cell.values()),
+        candidates={"bcc": float(e0s.mean())},
         details={
-            "lattice_constant": a_min,
+            "lattice_constant": a_exp,
             "scan_lattice_constants": grid.tolist(),
             "scan_energies_per_atom": scan,
-            "free_energy_per_atom": free,
+            "scan_parabola_minimum": a_fit if inside else None,
+            "scan_note": "minimum inside the scan" if inside else "E(a) has no minimum within +-3 % of experiment",
+            "cells": per_cell,
+            "cell_spread_per_atom": float(e0s.max() - e0s.min()),
             "smearing_K": metal.electronic_temperature_K,
         },
     )
 
 
-def molecule_reference(element: str, oracle: XTBOracle) -> tuple[float, Structure]:
-    """Relaxed X8 crown ring in a box: energy per atom and the structure."""
-    relaxed, energy = relax(crown_ring(element), oracle)
-    return energy / len(relaxed), relaxed
+def molecule_reference(element: str, oracle: XTBOracle, relaxed: bool = False) -> tuple[float, Structure]:
+    """X8 crown ring in a box (experimental geometry, or relaxed): energy per atom and the structure."""
+    ring = crown_ring(element)
+    if not relaxed:
+        return oracle.compute(ring).energy_per_atom, ring
+    ring, energy = relax(ring, oracle)
+    return energy / len(ring), ring
 
 
 def chain_reference(element: str, oracle: XTBOracle, n: int = 3) -> tuple[float, Structure]:
@@ -249,18 +290,19 @@ def chalcogen_reference(
 ) -> ReferenceEntry:
     """Reference of a chalcogen in the ``chosen`` form; the forms in ``also`` are computed for the record.
 
-    Forms: ``"X8"`` (crown molecule in a box) and ``"chains"`` (trigonal helical-chain crystal).
+    Forms: ``"X8"`` (crown molecule in a box, experimental geometry), ``"X8-relaxed"`` and ``"chains"``
+    (trigonal helical-chain crystal, positions and cell relaxed).
     """
     candidates: dict[str, float] = {}
     described: dict[str, str] = {}
     sizes: dict[str, int] = {}
     details: dict[str, Any] = {}
     for form in dict.fromkeys([chosen, *also]):
-        if form == "X8":
-            e, s = molecule_reference(element, oracle)
+        if form in ("X8", "X8-relaxed"):
+            e, s = molecule_reference(element, oracle, relaxed=form == "X8-relaxed")
+            how = "relaxed" if form == "X8-relaxed" else "experimental geometry (D4d, bond and angle)"
             described[form] = (
-                f"{element}8 crown ring (D4d start), relaxed, in a {MOLECULE_BOX:.0f} A cubic box; "
-                f"bond {_nearest_distances(s):.3f} A"
+                f"{element}8 crown ring, {how}, in a {MOLECULE_BOX:.0f} A cubic box; bond {_nearest_distances(s):.3f} A"
             )
         elif form == "chains":
             e, s = chain_reference(element, oracle)
@@ -294,8 +336,8 @@ def _nearest_distances(structure: Structure) -> float:
 RECIPES: dict[str, Callable[[XTBOracle], ReferenceEntry]] = {
     "Mo": lambda o: bcc_reference("Mo", o),
     "W": lambda o: bcc_reference("W", o),
-    "S": lambda o: chalcogen_reference("S", o, "X8", also=["chains"]),
-    "Se": lambda o: chalcogen_reference("Se", o, "X8", also=["chains"]),
+    "S": lambda o: chalcogen_reference("S", o, "X8", also=["X8-relaxed", "chains"]),
+    "Se": lambda o: chalcogen_reference("Se", o, "X8", also=["X8-relaxed", "chains"]),
 }
 
 
