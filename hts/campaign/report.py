@@ -44,7 +44,9 @@ def progress_curves(results: list[CampaignResults], path: Path) -> None:
             best.append(d.min() if len(d) else np.nan)
         ax1.step(evals, best, where="post", label=label)
         ax2.step(evals, trials["n_hits"].cumsum().to_numpy(), where="post", label=label)
-    ax1.set(xlabel="evaluations (valid samples scored)", ylabel="best distance to targets", yscale="symlog")
+    ax1.set(xlabel="evaluations (valid samples scored)", ylabel="best distance to targets (0 = a hit)")
+    ax1.set_yscale("symlog", linthresh=0.1)
+    ax1.set_ylim(bottom=0)
     ax2.set(xlabel="evaluations (valid samples scored)", ylabel="cumulative unique hits")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
