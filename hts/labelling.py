@@ -333,9 +333,9 @@ def write_manifest(
             continue
         if rec.get("status") == "ok" and rec.get("scf_status") != "failed":
             entry["labelled"] += 1
-            g = float(gap_col.get(sid, np.nan)) if gap_col is not None else np.nan
-            if np.isfinite(g):
-                gaps.setdefault(d, []).append(g)
+            gap = float(gap_col.get(sid, np.nan)) if gap_col is not None else np.nan
+            if np.isfinite(gap):
+                gaps.setdefault(d, []).append(gap)
         else:
             entry["failed"] += 1
     for d, entry in per_type.items():

@@ -66,7 +66,7 @@ class CampaignResults:
         rows = []
         for rec in df.to_dict("records"):
             preds = rec.pop("predictions")
-            row: dict[str, Any] = dict(rec)
+            row: dict[str, Any] = {str(k): v for k, v in rec.items()}
             for p, (m, s) in preds.items():
                 row[f"pred_{p}"] = m
                 row[f"std_{p}"] = s

@@ -186,5 +186,5 @@ def compare(
         typer.echo(json.dumps(jsonable(record)))
         return
     wide = table.pivot(index="target", columns="features", values=["mae", "rmse", "r2", "r2_25th", "coverage_90"])
-    wide.columns = [f"{metric}:{feat}" for metric, feat in wide.columns]
+    wide.columns = [f"{col[0]}:{col[1]}" for col in wide.columns]
     _print_table(wide.reset_index(), f"featurisers on one {split} split of {data} (seed {seed})")
