@@ -67,15 +67,9 @@ class ModelManifest:
 
 def versions() -> dict[str, str]:
     """Versions of the packages that shape a model (recorded in manifests)."""
-    import importlib.metadata as md
+    from hts.provenance import package_versions
 
-    out = {}
-    for pkg in ("hts2d", "torch", "transformers", "peft", "tokenizers"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            continue
-    return out
+    return package_versions(("hts2d", "torch", "transformers", "peft", "tokenizers"))
 
 
 def check_manifest(

@@ -140,15 +140,9 @@ class Prediction:
 
 def package_versions() -> dict[str, str]:
     """Versions that matter for reading a model back (recorded in ``model.json``)."""
-    from importlib import metadata
+    from hts.provenance import package_versions as installed
 
-    out = {"python": sys.version.split()[0]}
-    for name in ("hts2d", "catboost", "numpy", "pandas"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return {"python": sys.version.split()[0], **installed(("hts2d", "catboost", "numpy", "pandas"))}
 
 
 def _raw_predict(
