@@ -132,8 +132,9 @@ def test_oracle_verifies_top_candidates(tmp_path, tiny_surrogate):
 
 
 @pytest.mark.slow
-def test_llm_bo_with_a_tiny_llama(tmp_path, tiny_surrogate):
-    """The whole llm-bo path: Ax knobs -> prompts -> constrained sampling from a 2-layer Llama -> scores."""
+@pytest.mark.parametrize("strategy", ["llm-bo", "llm-fixed"])
+def test_llm_strategies_with_a_tiny_llama(tmp_path, tiny_surrogate, strategy):
+    """The LLM paths: (Ax knobs | fixed target prompts) -> constrained sampling from a 2-layer Llama -> scores."""
     import torch
 
     from llm.model import ModelManifest, new_model, save_model, versions
@@ -155,12 +156,17 @@ def test_llm_bo_with_a_tiny_llama(tmp_path, tiny_surrogate):
         ),
     )
     extra = f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
-    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=2, samples=16, extra=extra))
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy=strategy, iterations=2, samples=16, extra=extra))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 4
     res = CampaignResults.open(out)
     trials = res.store.trials_frame()
+    has_ax = res.store.latest_ax_snapshot() is not None
     res.close()
+    assert has_ax == (strategy == "llm-bo")
+    if strategy == "llm-fixed":  # the study's approach: the target centres in the prompt, every trial alike
+        assert all(k == trials["knobs"].iloc[0] for k in trials["knobs"])
+        assert trials["knobs"].iloc[0]["prompt_homo_lumo_gap"] == pytest.approx(0.6)
     # constrained decoding: every sample parsed into an allowed configuration within the budget
     assert (trials["n_valid"] == trials["n_generated"]).all()
     assert all(e["valid_fraction"] == 1.0 for e in trials["extra"])
