@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pandas as pd
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from hts.campaign.config import parse_campaign
@@ -18,10 +18,8 @@ from tests.fuzz.strategies import cif_mutations, ends_well, literal_mutations, w
 
 HOST = get_host("MoS2", (4, 4, 1))
 VALID_CIF = DefectConfiguration.from_mapping(HOST, {0: "VAC", 20: "Se", 3: "W"}).to_cif()
-QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@QUICK
 @given(cif_mutations(VALID_CIF))
 def test_cif_parser_never_crashes(text):
     def parse_and_match(t: str) -> None:
@@ -71,7 +69,6 @@ YAML_TOKENS = [
 ]
 
 
-@QUICK
 @given(st.one_of(
     st.text(max_size=300),
     st.lists(st.sampled_from(YAML_TOKENS), max_size=40).map(" ".join),
@@ -96,9 +93,6 @@ def _base_dataset(tmp: Path) -> tuple[dict[str, str], str, str]:
     return cifs, desc, defects
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
-)
 @given(
     data=st.data(),
     what=st.sampled_from(["cell", "defects", "csv_cell", "cif", "truncate", "flip", "raw"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hts.defects import DefectConfiguration
@@ -90,7 +90,6 @@ def test_cif_errors(host):
         parse_answer("\n".join(nan), host, "cif")
 
 
-@settings(max_examples=200, deadline=None)
 @given(text=st.text(max_size=200), encoding=st.sampled_from([None, *ENCODINGS]))
 def test_parser_never_crashes(text, encoding):
     host = get_host("MoS2", (4, 4, 1))
@@ -98,7 +97,6 @@ def test_parser_never_crashes(text, encoding):
         parse_answer(text, host, encoding)
 
 
-@settings(max_examples=100, deadline=None)
 @given(body=st.lists(st.tuples(st.integers(-5, 60), st.sampled_from(["W", "Se", "VAC", "Mo", "S", "X", "w"]))))
 def test_sparse_fuzz_parses_or_explains(body):
     host = get_host("MoS2", (4, 4, 1))
