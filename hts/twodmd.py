@@ -33,7 +33,7 @@ import numpy as np
 
 from hts.defects import ConfigBatch, DefectConfiguration
 from hts.errors import ConfigError, HTSError, InputDataError
-from hts.hosts import Host, get_host
+from hts.hosts import Host, canonical_host_name, get_host
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -215,8 +215,8 @@ def read_2dmd(
 
     hosts = {h.key: h for h, _, _ in desc_info.values() if h is not None}
     if host is not None:
-        wanted = get_host(host) if "-" not in host else None
-        chosen = [h for h in hosts.values() if wanted is None or h.name == wanted.name]
+        wanted = canonical_host_name(host)
+        chosen = [h for h in hosts.values() if h.name == wanted]
     else:
         chosen = list(hosts.values())
     if len(chosen) > 1:

@@ -63,9 +63,9 @@ def make_proposer(campaign: Campaign, host: Host, base: Path | None = None) -> P
     adapter = resolve_model(g.adapter, "adapter", base) if g.adapter else None
     generator: Any
     if g.backend == "vllm":
-        from llm.vllm_backend import VLLMGenerator  # type: ignore[attr-defined]
+        from llm.vllm_backend import VLLMGenerator
 
-        generator = VLLMGenerator(str(base_model), str(adapter) if adapter else None, encoding=g.encoding)
+        generator = VLLMGenerator(str(base_model), str(adapter) if adapter else None, encoding=g.encoding, host=host)
     else:
         from llm.generation import TransformersGenerator
 

@@ -116,3 +116,17 @@ def test_missing_files_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputDataError, match="descriptors.csv is missing"):
         read_2dmd(tmp_path / "empty")
+
+
+def test_folder_with_two_hosts_needs_a_choice(tmp_path, mos2, rng):
+    from hts.errors import ConfigError
+    from hts.hosts import get_host
+
+    wse2 = get_host("WSe2")
+    configs = [random_config(mos2, rng, 2), random_config(wse2, rng, 3), random_config(wse2, rng, 1)]
+    write_2dmd(tmp_path / "d", configs, ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="several hosts"):
+        read_2dmd(tmp_path / "d")
+    ds = read_2dmd(tmp_path / "d", host="wse2")
+    assert ds.host == wse2 and ds.configs == configs[1:]
+    assert len(ds.skipped) == 1 and "not the selected" in ds.skipped[0][1]
