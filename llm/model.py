@@ -200,13 +200,11 @@ def add_lora(
 
 
 def save_adapter(model: Any, tokenizer: Any, directory: str | Path, manifest: ModelManifest) -> Path:
-    """Save a peft model's adapter (safetensors), the tokenizer and the manifest into ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(directory), safe_serialization=True)
-    tokenizer.save_pretrained(str(directory))
-    manifest.save(directory)
-    return directory
+    """Save a peft model's adapter (safetensors), the tokenizer and the manifest into ``directory``.
+
+    peft's ``save_pretrained`` writes only the adapter weights, so this is :func:`save_model`.
+    """
+    return save_model(model, tokenizer, directory, manifest)
 
 
 def load_with_adapter(
