@@ -23,8 +23,9 @@ vocabulary costs microseconds per step (memoised). vLLM uses the equivalent regu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -329,20 +330,9 @@ class TokenConstraint:
         out: list[int] = []
         if self.automaton.is_final(state):
             out.append(self.eos_token_id)
-        stack = [(self.trie.root, state)]
-        while stack:
-            node, st = stack.pop()
-            for ch in self.automaton.next_chars(st):
-                child = node.children.get(ch)
-                if child is None:
-                    continue
-                ns = self.automaton.step(st, ch)
-                if ns is None:
-                    continue
-                if child.ids and (not self.forbidden or self._viable(ns)):
-                    out.extend(t for t in child.ids if t not in self.forbidden)
-                if child.children:
-                    stack.append((child, ns))
+        for child, ns in self._walk(state):
+            if child.ids and (not self.forbidden or self._viable(ns)):
+                out.extend(t for t in child.ids if t not in self.forbidden)
         arr = np.unique(np.asarray(out, dtype=np.int64))
         if len(self._cache) >= self.max_cache:
             self._cache.clear()
@@ -356,9 +346,18 @@ class TokenConstraint:
         hit = self._viable_cache.get(state)
         if hit is not None:
             return hit
-        ok = self.automaton.is_final(state)
+        ok = self.automaton.is_final(state) or any(
+            any(t not in self.forbidden for t in child.ids) for child, _ in self._walk(state)
+        )
+        self._viable_cache[state] = ok
+        return ok
+
+    def _walk(self, state: State) -> Iterator[tuple[Any, State]]:
+        """Depth-first walk of the vocabulary trie along the automaton from ``state``: every trie node
+        whose characters the automaton accepts, with the automaton state after them (lazily, so a
+        caller that stops early stops the walk)."""
         stack = [(self.trie.root, state)]
-        while stack and not ok:
+        while stack:
             node, st = stack.pop()
             for ch in self.automaton.next_chars(st):
                 child = node.children.get(ch)
@@ -367,13 +366,9 @@ class TokenConstraint:
                 ns = self.automaton.step(st, ch)
                 if ns is None:
                     continue
-                if any(t not in self.forbidden for t in child.ids):
-                    ok = True
-                    break
+                yield child, ns
                 if child.children:
                     stack.append((child, ns))
-        self._viable_cache[state] = ok
-        return ok
 
     def advance(self, state: State, token_id: int) -> State | None:
         """State after emitting ``token_id`` (``None`` if the token is not allowed there)."""
