@@ -37,3 +37,7 @@ class OracleError(HTSError):
 
 class StoreError(HTSError):
     """The results store cannot be opened or written."""
+
+
+class ClusterError(HTSError):
+    """The Dask cluster was lost or failed while work was in flight (scheduler gone, workers lost)."""

@@ -166,9 +166,25 @@ def _load_checkpoint(path: Path, model: Any, optimizer: Any) -> dict[str, Any]:
     with torch.no_grad():
         for k, v in state.items():
             params[k].copy_(v)
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
-    torch.set_rng_state(torch.load(path / "rng.pt", weights_only=True)["torch"])
+    optimizer.load_state_dict(_load_tensors(path / "optimizer.pt"))
+    torch.set_rng_state(_load_tensors(path / "rng.pt")["torch"])
     return json.loads((path / "state.json").read_text())
+
+
+def _load_tensors(path: Path) -> Any:
+    """``torch.load`` restricted to tensors and plain containers: a pickle that names code is refused."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path} is not a plain tensor file (refused by weights-only loading: {first}); "
+            "delete that checkpoint or train without --resume"
+        ) from None
 
 
 def train_loop(

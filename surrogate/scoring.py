@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hts.defects import ConfigBatch
-from hts.errors import ConfigError, ModelError
+from hts.errors import ClusterError, ConfigError, ModelError
 from surrogate.model import MODEL_JSON, Prediction, SurrogateModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,7 +158,8 @@ class DaskScorer:
                     self.client = Client(scheduler, timeout="20s")
                 except (OSError, TimeoutError) as exc:
                     raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
-        log.info("Dask scorer on %s with model %s", self.client.scheduler.address, self.model_dir)
+        self.address = str(self.client.scheduler.address)
+        log.info("Dask scorer on %s with model %s", self.address, self.model_dir)
 
     def __enter__(self) -> DaskScorer:
         return self
@@ -200,6 +202,13 @@ class DaskScorer:
                     pure=False,
                 )
             )
-        parts = self.client.gather(futures)
+        try:
+            parts = self.client.gather(futures)
+        except CancelledError as exc:
+            # distributed cancels every pending future when the client loses its scheduler.
+            raise ClusterError(
+                f"lost the Dask scheduler {self.address} while scoring {n} configurations "
+                f"({exc}); finished work is kept: start the scheduler again and continue with --resume"
+            ) from None
         targets = self.model.targets
         return Prediction.concat([Prediction(targets, *p) for p in parts])

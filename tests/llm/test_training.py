@@ -122,3 +122,44 @@ def test_refuses_mismatched_and_pickled(base_dir, tmp_path):
 
 def test_identity_op(host):
     assert (host.symmetry_permutations[identity_op(host)] == range(host.n_sites)).all()
+
+
+class _Payload:
+    """Unpickling this runs ``Path(marker).touch()``: what a hostile weights file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_pickle_payloads_never_run(base_dir, host, tmp_path):
+    """A hostile pickle as model weights or as a checkpoint's optimizer state: refused, nothing runs."""
+    import pickle
+    import shutil
+
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload(marker))
+    pickle.loads(payload)  # the payload is live: loading it with plain pickle runs it
+    assert marker.exists()
+    marker.unlink()
+
+    bad = tmp_path / "bad"
+    shutil.copytree(base_dir, bad)
+    (bad / "model.safetensors").unlink()
+    (bad / "pytorch_model.bin").write_bytes(payload)
+    with pytest.raises(ModelError, match="pickled"):
+        load_base(bad)
+    assert not marker.exists()
+
+    # The checkpoint resume path loads optimizer state with torch.load(weights_only=True).
+    ckpt = sorted((bad / "checkpoints").iterdir())[-1]
+    (ckpt / "optimizer.pt").write_bytes(payload)
+    pairs = pretraining_pairs(configs(host, 21, 24, max_defects=4), "sparse", n_augment=2)
+    cfg = TrainConfig(max_steps=9, batch_size=8, lr=3e-3, warmup_steps=2, save_every=3, eval_every=3, log_every=3)
+    with pytest.raises(ModelError, match="not a plain tensor file"):
+        pretrain(pairs, bad, encoding="sparse", hosts=[host.key], preset="test", cfg=cfg)
+    assert not marker.exists()

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from hts.campaign.runner import run_campaign
-from hts.errors import ConfigError
+from hts.errors import ClusterError, ConfigError
 from tests.hts.campaign.conftest import campaign_text
 
 
@@ -23,12 +25,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class _Loopback:
+    address: str
+    scheduler: subprocess.Popen
+
+
 @contextmanager
-def _cluster(protocol: str = "tcp", extra: tuple[str, ...] = (), security=None) -> Iterator[str]:
-    """A scheduler and two workers, each its own process, on loopback; yields the address."""
+def _cluster(
+    protocol: str = "tcp", extra: tuple[str, ...] = (), security=None, port: int | None = None
+) -> Iterator[_Loopback]:
+    """A scheduler and two workers, each its own process, on loopback (``port``: a free one by default)."""
     from distributed import Client
 
-    port = _free_port()
+    port = port or _free_port()
     address = f"{protocol}://127.0.0.1:{port}"
     bindir = Path(sys.executable).parent
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -72,17 +82,19 @@ def _cluster(protocol: str = "tcp", extra: tuple[str, ...] = (), security=None) 
         ]
         with Client(address, timeout="30s", security=security) as c:
             c.wait_for_workers(2, timeout=90)
-        yield address
+        yield _Loopback(address, procs[0])
     finally:
         for p in procs[::-1]:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+        time.sleep(1)  # the port is free again before a test starts the next scheduler on it
 
 
 @pytest.mark.slow
 def test_campaign_on_separate_scheduler_and_workers(tmp_path, tiny_surrogate):
-    with _cluster() as address:
+    with _cluster() as cluster:
+        address = cluster.address
         text = campaign_text(tiny_surrogate, iterations=2).replace(
             "dask: {enabled: false}", f"dask: {{enabled: true, scheduler: '{address}'}}"
         )
@@ -161,7 +173,8 @@ def test_campaign_over_tls(tmp_path, tiny_surrogate):
 
     tls = ("--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key))
     sec = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True)
-    with _cluster("tls", tls, sec) as address:
+    with _cluster("tls", tls, sec) as cluster:
+        address = cluster.address
         text = campaign_text(tiny_surrogate, iterations=2).replace(
             "dask: {enabled: false}",
             f"dask: {{enabled: true, scheduler: '{address}', tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}}}",
@@ -174,3 +187,37 @@ def test_campaign_over_tls(tmp_path, tiny_surrogate):
         path.write_text(text.replace(f", tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}", ""))
         with pytest.raises(ConfigError, match="uses TLS: give the CA file"):
             run_campaign(path, out=tmp_path / "run2")
+
+
+@pytest.mark.slow
+def test_scheduler_lost_mid_run_then_resume(tmp_path, tiny_surrogate):
+    """The scheduler dies after the first trial: a ClusterError, the store intact, --resume finishes."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    text = campaign_text(tiny_surrogate, iterations=3).replace(
+        "dask: {enabled: false}", f"dask: {{enabled: true, scheduler: '{address}'}}"
+    )
+    path, out = tmp_path / "c.yaml", tmp_path / "run"
+    path.write_text(text)
+    with _cluster(port=port) as cluster:
+
+        def kill_scheduler(_: dict) -> None:
+            if cluster.scheduler.poll() is None:
+                cluster.scheduler.kill()
+                cluster.scheduler.wait()
+
+        with pytest.raises(ClusterError, match="lost the Dask scheduler"):
+            run_campaign(path, out=out, progress=kill_scheduler)
+    db = sqlite3.connect(out / "campaign.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    (trials,) = db.execute("SELECT COUNT(*) FROM trials").fetchone()
+    kept = {h for (h,) in db.execute("SELECT hash FROM candidates")}
+    db.close()
+    assert trials == 1 and kept  # the trial finished before the loss is stored, the one in flight is not
+    with _cluster(port=port):
+        summary, _ = run_campaign(path, resume=True, out=out)
+    assert summary.trials == 6
+    db = sqlite3.connect(out / "campaign.sqlite")
+    hashes = [h for (h,) in db.execute("SELECT hash FROM candidates")]
+    db.close()
+    assert kept <= set(hashes) and len(hashes) == len(set(hashes))
