@@ -49,7 +49,7 @@ def dask_client(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             env=worker_env,
         )
     client = Client(cluster)

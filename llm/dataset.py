@@ -6,7 +6,7 @@ so the labels stay valid); each example conditions on a random non-empty subset 
 labelled properties (or none: unconditional, when it has none or with ``p_unconditional``). The
 train/validation split is by structure, so no augmented copy of a validation structure is trained on.
 
-Each JSONL line: ``id, structure_id, split, encoding, host, op, targets, prompt, answer``.
+Each JSONL line: ``id, structure_id, split, encoding, host, op, targets, prompt, answer, source``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class InstructionExample:
     targets: dict[str, float] = field(default_factory=dict)
     prompt: str = ""
     answer: str = ""
+    source: str = "label"  # "label": the dataset's own labels; "surrogate": pseudo-labels (llm.pseudo_labels)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -91,8 +92,12 @@ def build_examples(
     val_fraction: float = 0.1,
     p_unconditional: float = 0.0,
     seed: int = 0,
+    source: str = "label",
 ) -> list[InstructionExample]:
-    """Instruction examples of every structure of ``dataset`` (see the module docstring)."""
+    """Instruction examples of every structure of ``dataset`` (see the module docstring).
+
+    ``source`` is recorded on every example (``"surrogate"`` for :mod:`llm.pseudo_labels` sets).
+    """
     check_encoding(encoding)
     if n_augment < 1:
         raise ConfigError(f"n_augment must be >= 1, got {n_augment}")
@@ -135,6 +140,7 @@ def build_examples(
                     targets=targets,
                     prompt=build_prompt(host, targets, encoding),
                     answer=encode_answer(moved, encoding),
+                    source=source,
                 )
             )
     logger.info(
@@ -192,7 +198,8 @@ def write_splits(examples: Sequence[InstructionExample], out_dir: str | Path, me
         paths[split] = out_dir / f"{split}.jsonl"
         write_jsonl((e for e in examples if e.split == split), paths[split])
     counts = {s: sum(e.split == s for e in examples) for s in ("train", "val")}
+    sources = {src: sum(e.source == src for e in examples) for src in sorted({e.source for e in examples})}
     structures = {s: len({e.structure_id for e in examples if e.split == s}) for s in ("train", "val")}
-    manifest = {**meta, "examples": counts, "structures": structures}
+    manifest = {**meta, "examples": counts, "structures": structures, "examples_by_source": sources}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return paths

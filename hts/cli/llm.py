@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 
 app = typer.Typer(
@@ -43,6 +44,24 @@ def _targets(items: list[str] | None) -> dict[str, float]:
         if not sep:
             raise ConfigError(f"--target must look like homo_lumo_gap=1.2, got {item!r}")
     return normalize_targets(out)
+
+
+def _sweep(item: str | None) -> tuple[str, list[float]] | None:
+    """``PROP=LO:HI:K`` -> the property and K evenly spaced values from LO to HI."""
+    from hts.errors import ConfigError
+    from llm.properties import canonical_property
+
+    if item is None:
+        return None
+    key, _, rng = item.partition("=")
+    parts = rng.split(":")
+    try:
+        lo, hi, k = float(parts[0]), float(parts[1]), int(parts[2])
+        if len(parts) != 3 or k < 1:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ConfigError(f"--sweep must look like homo_lumo_gap=0.2:1.8:9 (from:to:count), got {item!r}") from None
+    return canonical_property(key.strip()), [round(float(v), 6) for v in np.linspace(lo, hi, k)]
 
 
 def _progress_bar(description: str) -> Any:
@@ -93,18 +112,48 @@ def dataset(
     val_fraction: float = typer.Option(0.1, help="Fraction of structures held out for validation."),
     p_unconditional: float = typer.Option(0.1, help="Probability of an example with no properties."),
     seed: int = typer.Option(0, help="Random seed (subsets, symmetry operations, split)."),
+    pseudo_labels: Path | None = typer.Option(
+        None,
+        help="Surrogate model folder: also add examples of the dataset's unlabelled structures (and of "
+        "--pseudo-random configurations) labelled by its predictions, marked source=surrogate.",
+    ),
+    pseudo_random: int = typer.Option(0, help="With --pseudo-labels: this many random configurations too."),
+    pseudo_max_defects: int = typer.Option(12, help="--pseudo-random: at most this many defects each."),
 ) -> None:
     """Build the instruction dataset (JSONL) from a 2DMD-layout dataset."""
     from rich.console import Console
 
     from hts.provenance import provenance
     from hts.twodmd import read_2dmd
-    from llm.dataset import build_examples, write_splits
+    from llm.dataset import DEFAULT_PROPERTIES, build_examples, write_splits
 
     ds = read_2dmd(data, host=host)
-    examples = build_examples(
-        ds, encoding, n_augment=augment, val_fraction=val_fraction, p_unconditional=p_unconditional, seed=seed
-    )
+
+    def examples_of(dataset: Any, source: str) -> list[Any]:
+        return build_examples(
+            dataset,
+            encoding,
+            n_augment=augment,
+            val_fraction=val_fraction,
+            p_unconditional=p_unconditional,
+            seed=seed,
+            source=source,
+        )
+
+    examples = examples_of(ds, "label")
+    n_pseudo = 0
+    if pseudo_labels is not None:
+        from llm.pseudo_labels import pseudo_label, unlabelled
+        from llm.sampling import random_configurations
+
+        ids, configs = unlabelled(ds.ids, ds.configs, ds.table, DEFAULT_PROPERTIES)
+        rng = np.random.default_rng([seed, 1])
+        extra = random_configurations(ds.host, pseudo_random, pseudo_max_defects, rng) if pseudo_random else []
+        ids += [f"pseudo-random-{i:06d}" for i in range(len(extra))]
+        configs += extra
+        pseudo = pseudo_label(ds.host, ids, configs, _surrogate_predict(pseudo_labels), DEFAULT_PROPERTIES)
+        examples += examples_of(pseudo, "surrogate")
+        n_pseudo = len(pseudo.ids)
     settings = {
         "command": "hts llm dataset",
         "data": str(data),
@@ -114,6 +163,9 @@ def dataset(
         "val_fraction": val_fraction,
         "p_unconditional": p_unconditional,
         "seed": seed,
+        "pseudo_labels": str(pseudo_labels) if pseudo_labels else None,
+        "pseudo_random": pseudo_random if pseudo_labels else 0,
+        "pseudo_labelled_structures": n_pseudo,
     }
     paths = write_splits(examples, out, provenance(settings))
     Console().print(f"{len(examples)} examples from {len(ds)} structures -> {paths['train']}, {paths['val']}")
@@ -170,7 +222,6 @@ def pretrain(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ) -> None:
     """Pretrain the embedded small Llama on unconditional encodings of structures."""
-    import numpy as np
     from rich.console import Console
 
     from hts.errors import ConfigError
@@ -314,7 +365,10 @@ def generate(
     host: str = typer.Option("MoS2", help="Host material."),
     supercell: str | None = typer.Option(None, help="Supercell such as 4x4 (default: the 2DMD one)."),
     target: list[str] | None = typer.Option(None, help="Property target, e.g. homo_lumo_gap=1.2 (repeatable)."),
-    n: int = typer.Option(16, "-n", help="Samples."),
+    sweep: str | None = typer.Option(
+        None, help="Requested values of one property, e.g. homo_lumo_gap=0.2:1.8:9 (n samples for each)."
+    ),
+    n: int = typer.Option(16, "-n", help="Samples (per swept value with --sweep)."),
     backend: str = typer.Option("transformers", help="transformers (CPU/GPU) or vllm (GPU)."),
     encoding: str | None = typer.Option(None, help=ENCODING_HELP + " Default: the model's."),
     temperature: float = typer.Option(1.0),
@@ -337,26 +391,32 @@ def generate(
     _quiet_transformers()
     h = _host(host, supercell)
     enc = encoding or _default_encoding(model, adapter)
-    targets = _targets(target)
+    fixed = _targets(target)
+    swept = _sweep(sweep)
+    requested = [fixed] if swept is None else [{**fixed, swept[0]: v} for v in swept[1]]
     gen = _make_generator(backend, model, adapter, enc, h, device, batch_size)
-    req = GenerationRequest(
-        h,
-        targets,
-        n=n,
-        temperature=temperature,
-        top_p=top_p,
-        max_defects=max_defects,
-        min_defects=min_defects,
-        constrained=not unconstrained,
-        seed=seed,
-    )
-    results = gen.generate([req])
+    reqs = [
+        GenerationRequest(
+            h,
+            t,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_defects=max_defects,
+            min_defects=min_defects,
+            constrained=not unconstrained,
+            seed=seed + i,
+        )
+        for i, t in enumerate(requested)
+    ]
+    results = gen.generate(reqs)
     console = Console()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as fh:
             for r in results:
-                fh.write(json.dumps({**r.to_json(), "host": h.key, "encoding": enc, "targets": targets}) + "\n")
+                t = requested[r.request_index]
+                fh.write(json.dumps({**r.to_json(), "host": h.key, "encoding": enc, "targets": t}) + "\n")
     n_valid = sum(r.valid for r in results)
     for r in results[:10]:
         console.print(str(r.config) if r.valid else f"[red]invalid[/]: {r.error}")

@@ -101,9 +101,11 @@ def test_llm_cli_end_to_end(tmp_path, host):
         "--supercell",
         "4x4",
         "--target",
-        "gap=1.2",
+        "formation_energy=3",
+        "--sweep",
+        "gap=0.6:1.2:3",
         "-n",
-        "6",
+        "2",
         "--max-defects",
         "3",
         "--out",
@@ -111,7 +113,8 @@ def test_llm_cli_end_to_end(tmp_path, host):
     )
     recs = [json.loads(x) for x in samples.read_text().splitlines()]
     assert len(recs) == 6 and all(x["valid"] for x in recs) and recs[0]["encoding"] == "sparse"
-    assert recs[0]["targets"] == {"homo_lumo_gap": 1.2}
+    assert [x["targets"]["homo_lumo_gap"] for x in recs] == [0.6, 0.6, 0.9, 0.9, 1.2, 1.2]
+    assert all(x["targets"]["formation_energy"] == 3.0 for x in recs)
     _invoke(
         runner,
         "eval",
@@ -128,3 +131,33 @@ def test_llm_cli_end_to_end(tmp_path, host):
         app, ["llm", "generate", "--model", str(model), "--host", "MoS2", "--supercell", "4x4", "--encoding", "cif"]
     )
     assert r.exit_code != 0 and "encoding" in str(r.exception)
+
+
+def test_dataset_with_surrogate_pseudo_labels(tmp_path, host):
+    """Unlabelled structures and random ones get the surrogate's predictions, marked as such."""
+    from hts.twodmd import write_2dmd
+    from surrogate.features import make_featuriser
+    from surrogate.model import SurrogateModel
+    from tests.surrogate.synthetic import make_dataset
+
+    syn = make_dataset(per_concentration=15, seed=0)
+    surrogate = SurrogateModel.fit(
+        make_featuriser("sparse"), syn.batch(), syn.table, ["homo_lumo_gap"], params={"iterations": 30, "depth": 3}
+    ).save(tmp_path / "surrogate")
+    cfgs = configs(host, 41, 10)[1:]
+    ids = [f"id{i:03d}" for i in range(len(cfgs))]
+    gaps = [1.0, 1.1, 1.2] + [np.nan] * (len(ids) - 3)  # 3 labelled, 6 unlabelled
+    table = pd.DataFrame({"homo_lumo_gap": gaps}, index=ids)
+    write_2dmd(tmp_path / "2dmd", cfgs, ["test"] * len(cfgs), table=table, ids=ids)
+    runner = CliRunner()
+    out = tmp_path / "inst"
+    args = ["dataset", "--data", str(tmp_path / "2dmd"), "--out", str(out), "--augment", "1", "--val-fraction", "0"]
+    _invoke(runner, *args, "--p-unconditional", "0", "--pseudo-labels", str(surrogate), "--pseudo-random", "5")
+    examples = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    by_source = {s: [e for e in examples if e["source"] == s] for s in ("label", "surrogate")}
+    assert len(by_source["label"]) == 9 and len(by_source["surrogate"]) == 6 + 5
+    assert sum(bool(e["targets"]) for e in by_source["label"]) == 3
+    assert all(e["targets"] for e in by_source["surrogate"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["examples_by_source"] == {"label": 9, "surrogate": 11}
+    assert manifest["settings"]["pseudo_labelled_structures"] == 11
