@@ -154,7 +154,9 @@ def main() -> None:
     for name, batch in sets.items():
         t_feat = best_of(lambda b=batch: model.featuriser.transform(b), args.repeat)
         X = model.featuriser.transform(batch)
-        t_pred = best_of(lambda x=X: model.predict_features(x, uncertainty="total", thread_count=1), args.repeat)
+        t_pred = best_of(
+            lambda x=X, b=batch: model.predict_features(x, uncertainty="total", thread_count=1, batch=b), args.repeat
+        )
         t_all = best_of(lambda b=batch: model.predict(b, uncertainty="total", thread_count=1), args.repeat)
         t_data = best_of(lambda b=batch: model.predict(b, uncertainty="data", thread_count=1), args.repeat)
         w_all = best_wall(lambda b=batch: model.predict(b, uncertainty="total", thread_count=1), args.repeat)

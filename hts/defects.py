@@ -260,6 +260,10 @@ class ConfigBatch:
     def n_defects(self) -> np.ndarray:
         return self.mask.sum(axis=1)
 
+    def take(self, rows: np.ndarray | Sequence[int]) -> ConfigBatch:
+        """The configurations at ``rows`` (indices or a boolean mask), as a new batch."""
+        return ConfigBatch(self.host, self.sites[rows], self.codes[rows])
+
     @classmethod
     def from_configs(cls, configs: Sequence[DefectConfiguration]) -> ConfigBatch:
         if not configs:

@@ -47,6 +47,7 @@ import numpy as np
 
 from hts.defects import ConfigBatch
 from hts.errors import ConfigError, InputDataError, ModelError
+from surrogate.baseline import EXTENSIVE_TARGETS, LinearBaseline
 from surrogate.features import Featuriser, make_featuriser
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -189,6 +190,7 @@ class SurrogateModel:
         params: Mapping[str, Any] | None = None,
         meta: Mapping[str, Any] | None = None,
         calibration: Mapping[str, Any] | None = None,
+        baselines: Mapping[str, LinearBaseline] | None = None,
     ) -> None:
         self.featuriser = featuriser
         self.host = host
@@ -197,6 +199,7 @@ class SurrogateModel:
         self.params = dict(params or {})
         self.meta: dict[str, Any] = dict(meta or {})
         self.calibration: dict[str, Any] = dict(calibration or {})
+        self.baselines: dict[str, LinearBaseline] = dict(baselines or {})
         self.feature_names = featuriser.feature_names(host)
         missing = [t for t in self.targets if t not in self.models]
         if missing:
@@ -246,6 +249,7 @@ class SurrogateModel:
         calibrate: bool = True,
         calibration_fraction: float = 0.2,
         meta: Mapping[str, Any] | None = None,
+        linear_baseline: Mapping[str, str | None] | None = None,
     ) -> SurrogateModel:
         """Fit one regressor per target on the rows where that target is labelled.
 
@@ -258,6 +262,11 @@ class SurrogateModel:
         ``1 - calibration_fraction`` of the rows to measure, on the rest, the factor that makes the
         90 % interval cover 90 % (split-conformal); predictions scale their std by it. Training
         takes about twice as long; the final regressor still sees every labelled row.
+
+        ``linear_baseline`` maps targets to a :class:`~surrogate.baseline.LinearBaseline`
+        normalisation (default :data:`~surrogate.baseline.EXTENSIVE_TARGETS`, the energies; ``{}``
+        for none): those targets are fitted as a linear function of the defect counts per type plus
+        CatBoost on the residual.
         """
         from catboost import CatBoostRegressor, Pool
 
@@ -278,6 +287,12 @@ class SurrogateModel:
         for key in ("thread_count", "random_seed", "verbose", "allow_writing_files"):
             merged.pop(key, None)
         X = featuriser.transform(batch)
+        baseline_of = {
+            t: per
+            for t, per in (EXTENSIVE_TARGETS if linear_baseline is None else linear_baseline).items()
+            if t in targets
+        }
+        baselines: dict[str, LinearBaseline] = {}
         models: dict[str, CatBoostRegressor] = {}
         record: dict[str, Any] = {"n_rows": len(batch), "per_target": {}}
         calibration: dict[str, Any] = {}
@@ -295,9 +310,17 @@ class SurrogateModel:
             if nan_counts[t]:
                 log.warning("target %s: %d of %d rows have no label and are left out", t, nan_counts[t], len(batch))
             rows = np.flatnonzero(ok)
+            linear = t in baseline_of
 
-            def fit_one(r: np.ndarray, yy: np.ndarray, what: str, t: str = t) -> CatBoostRegressor:
+            def fit_one(
+                r: np.ndarray, yy: np.ndarray, what: str, t: str = t, linear: bool = linear
+            ) -> tuple[CatBoostRegressor, LinearBaseline | None]:
                 Xt = X.iloc[r].reset_index(drop=True) if hasattr(X, "iloc") else X[r]
+                base = None
+                if linear:
+                    sub = batch.take(r)
+                    base = LinearBaseline.fit(sub, yy, baseline_of[t])
+                    yy = yy - base.predict(sub)
                 m = CatBoostRegressor(
                     **merged, random_seed=seed, thread_count=thread_count, verbose=0, allow_writing_files=False
                 )
@@ -306,18 +329,22 @@ class SurrogateModel:
                     m.fit(Pool(Xt, yy, text_features=text))
                 except Exception as exc:  # CatBoostError and friends: report as a model error
                     raise ModelError(f"CatBoost failed to fit target {t!r}: {exc}") from exc
-                return m
+                return m, base
 
-            models[t] = fit_one(rows, yt, "")
+            models[t], base_t = fit_one(rows, yt, "")
+            if base_t is not None:
+                baselines[t] = base_t
             record["per_target"][t] = {"n_train": n_ok, "n_nan": nan_counts[t]}
             if calibrate and n_ok >= MIN_CALIBRATION:
                 # Split-conformal scale of the std: fit on 80 % of the rows, measure |error| / std on
                 # the other 20 %, scale so that the 90 % interval covers 90 % of them.
                 perm = np.random.default_rng(seed + 7919 * (j + 1)).permutation(n_ok)
                 n_cal = max(10, round(calibration_fraction * n_ok))
-                aux = fit_one(rows[perm[n_cal:]], yt[perm[n_cal:]], ", calibration")
+                aux, aux_base = fit_one(rows[perm[n_cal:]], yt[perm[n_cal:]], ", calibration")
                 Xc = X.iloc[rows[perm[:n_cal]]].reset_index(drop=True) if hasattr(X, "iloc") else X[rows[perm[:n_cal]]]
                 yc = yt[perm[:n_cal]]
+                if aux_base is not None:
+                    yc = yc - aux_base.predict(batch.take(rows[perm[:n_cal]]))
                 data_c: Any = Pool(Xc, text_features=text) if text else Xc
                 cal_t: dict[str, Any] = {"n_cal": n_cal}
                 for mode in UNCERTAINTY_MODES:
@@ -334,13 +361,21 @@ class SurrogateModel:
             elif calibrate:
                 log.warning("target %s: %d labelled rows are too few to calibrate the uncertainty", t, n_ok)
         full_meta = {"training": record, **(meta or {})}
-        return cls(featuriser, batch.host, targets, models, merged, full_meta, calibration)
+        return cls(featuriser, batch.host, targets, models, merged, full_meta, calibration, baselines)
 
     # -- prediction -----------------------------------------------------------------------------
     def predict_features(
-        self, X: np.ndarray | pd.DataFrame, *, uncertainty: str = "total", thread_count: int = 1
+        self,
+        X: np.ndarray | pd.DataFrame,
+        *,
+        uncertainty: str = "total",
+        thread_count: int = 1,
+        batch: ConfigBatch | None = None,
     ) -> Prediction:
-        """Predict from a feature table made by this model's featuriser."""
+        """Predict from a feature table made by this model's featuriser.
+
+        ``batch`` (the configurations of ``X``) is needed when the model has linear baselines.
+        """
         if uncertainty not in UNCERTAINTY_MODES:
             raise ConfigError(f"uncertainty must be one of {', '.join(UNCERTAINTY_MODES)}, got {uncertainty!r}")
         n_cols = X.shape[1] if X.ndim == 2 else -1
@@ -359,9 +394,16 @@ class SurrogateModel:
             from catboost import Pool
 
             data = Pool(X, text_features=self.featuriser.text_features)
+        if self.baselines and (batch is None or len(batch) != n):
+            raise ModelError(
+                f"targets {', '.join(self.baselines)} have a linear baseline: pass the batch of configurations "
+                "(model.predict(batch), or predict_features(X, batch=batch))"
+            )
         scale = np.ones(len(self.targets))
         for j, t in enumerate(self.targets):
             mean[:, j], data_var[:, j], know_var[:, j] = _raw_predict(self.models[t], data, uncertainty, thread_count)
+            if t in self.baselines:
+                mean[:, j] += self.baselines[t].predict(batch)  # type: ignore[arg-type]
             scale[j] = self.std_scale(t, uncertainty)
         data_std = np.sqrt(np.maximum(data_var, 0.0)) * scale
         know_std = np.sqrt(np.maximum(know_var, 0.0)) * scale
@@ -385,13 +427,13 @@ class SurrogateModel:
         n = len(batch)
         if n <= chunk_size:
             return self.predict_features(
-                self.featuriser.transform(batch), uncertainty=uncertainty, thread_count=thread_count
+                self.featuriser.transform(batch), uncertainty=uncertainty, thread_count=thread_count, batch=batch
             )
         parts = []
         for lo in range(0, n, chunk_size):
             sub = ConfigBatch(batch.host, batch.sites[lo : lo + chunk_size], batch.codes[lo : lo + chunk_size])
             X = self.featuriser.transform(sub)
-            parts.append(self.predict_features(X, uncertainty=uncertainty, thread_count=thread_count))
+            parts.append(self.predict_features(X, uncertainty=uncertainty, thread_count=thread_count, batch=sub))
         return Prediction.concat(parts)
 
     # -- persistence ----------------------------------------------------------------------------
@@ -410,6 +452,7 @@ class SurrogateModel:
                 "virtual_ensembles_count": VIRTUAL_ENSEMBLES,
             },
             "calibration": self.calibration,
+            "linear_baselines": {t: b.to_json() for t, b in self.baselines.items()},
             "versions": package_versions(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "meta": self.meta,
@@ -487,7 +530,26 @@ class SurrogateModel:
         ours = package_versions().get("catboost")
         if theirs and ours and theirs != ours:
             log.warning("model %s was saved with catboost %s; this is catboost %s", root, theirs, ours)
-        model = cls(feat, host, targets, models, info.get("catboost_params"), info.get("meta"), info.get("calibration"))
+        raw_baselines = info.get("linear_baselines") or {}
+        if not isinstance(raw_baselines, dict) or any(t not in targets for t in raw_baselines):
+            raise ModelError(f"{info_path}: linear_baselines must map some of the targets {targets} to baselines")
+        baselines = {t: LinearBaseline.from_json(b) for t, b in raw_baselines.items()}
+        for t, b in baselines.items():
+            if len(b.weights) != len(host.rules):
+                raise ModelError(
+                    f"{info_path}: the baseline of {t} has {len(b.weights)} defect types, "
+                    f"{host.key} has {len(host.rules)}"
+                )
+        model = cls(
+            feat,
+            host,
+            targets,
+            models,
+            info.get("catboost_params"),
+            info.get("meta"),
+            info.get("calibration"),
+            baselines,
+        )
         model.meta.setdefault("path", str(root))
         return model
 

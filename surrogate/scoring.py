@@ -150,7 +150,7 @@ class DaskScorer:
                         n_workers=n_workers,
                         threads_per_worker=threads_per_worker,
                         processes=True,
-                        dashboard_address=None,
+                        dashboard_address=":0",
                     )
                 self.client = Client(self._own_cluster)
             else:

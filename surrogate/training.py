@@ -177,7 +177,7 @@ def evaluate(
     if missing:
         raise InputDataError(f"dataset has no labels for {', '.join(missing)}, which the model predicts")
     batch = dataset.batch()
-    sub = ConfigBatch(batch.host, batch.sites[rows], batch.codes[rows])
+    sub = batch.take(rows)
     pred = model.predict(sub, uncertainty=uncertainty, thread_count=thread_count)
     y = dataset.table[model.targets].to_numpy(dtype=float)[rows]
     metrics: dict[str, dict[str, Any]] = {}
@@ -226,7 +226,7 @@ def train(
         rows if rows is not None else split_indices(len(dataset), dataset.descriptions, split, test_fraction, seed)
     )
     batch = dataset.batch()
-    train_batch = ConfigBatch(batch.host, batch.sites[train_rows], batch.codes[train_rows])
+    train_batch = batch.take(train_rows)
     labels = dataset.table[tlist].iloc[train_rows].reset_index(drop=True)
     meta = {
         "split": {

@@ -265,7 +265,7 @@ def _score_new(
         rows.append(i)
     if not rows:
         return [], 0, np.zeros(0)
-    new = ConfigBatch(batch.host, canon.sites[rows], canon.codes[rows])
+    new = canon.take(rows)
     try:
         pred = scorer.score(new)
     except HTSError:

@@ -168,7 +168,10 @@ def dataset(
         "pseudo_labelled_structures": n_pseudo,
     }
     paths = write_splits(examples, out, provenance(settings))
-    Console().print(f"{len(examples)} examples from {len(ds)} structures -> {paths['train']}, {paths['val']}")
+    pseudo_txt = f" and {n_pseudo} surrogate-labelled ones" if n_pseudo else ""
+    Console().print(
+        f"{len(examples)} examples from {len(ds)} structures{pseudo_txt} -> {paths['train']}, {paths['val']}"
+    )
 
 
 def _train_cfg(steps: int, batch_size: int, lr: float, warmup: int, max_length: int, seed: int, save_every: int) -> Any:
