@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hts.defects import ConfigBatch, DefectConfiguration
-from llm.properties import canonical_property
+from llm.properties import PROPERTIES, canonical_property
 
 PredictFn = Callable[[Sequence[DefectConfiguration]], Mapping[str, np.ndarray]]
 
@@ -96,7 +96,9 @@ def conditioning_metrics(
     if not rows:
         return {}
     preds = predict([configs[i] for i in rows])  # type: ignore[misc]
-    preds = {canonical_property(k): np.asarray(v, dtype=float) for k, v in preds.items()}
+    # The surrogate may predict more than a prompt can request (formation_energy_per_site, ...).
+    known = {alias for spec in PROPERTIES.values() for alias in (spec.name, *spec.aliases)}
+    preds = {canonical_property(k): np.asarray(v, dtype=float) for k, v in preds.items() if k in known}
     out: dict[str, dict[str, float]] = {}
     props = sorted({canonical_property(k) for i in rows for k in targets[i]})
     for prop in props:

@@ -3,7 +3,7 @@
 #   the surrogate  models/surrogate-mos2-sparse   (CatBoost, sparse features, all targets)
 #   the LLM base   models/llm-base                (tiny Llama, pretrained on unconditional `sparse` text)
 #   the LoRA       models/llm-lora                (instruction-tuned on the labelled structures)
-# On 2 cores: ~10 min surrogate, ~30 min pretrain, ~15 min LoRA (see BENCHMARKS.md).
+# On 2 cores: ~1 min surrogate, ~17 min pretrain, ~15-30 min LoRA (see BENCHMARKS.md).
 # Each step resumes (or is skipped) when its output already exists; FORCE=1 rebuilds everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +18,9 @@ if [ ! -f models/surrogate-mos2-sparse/model.json ]; then
 fi
 $HTS llm pretrain --data "$DATA" --random 20000 --host MoS2 --preset tiny --steps 800 --batch-size 32 --lr 2e-3 \
   --out models/llm-base
-$HTS llm dataset --data "$DATA" --encoding sparse --augment 8 --out runs/instructions --seed 0
-$HTS llm finetune --base models/llm-base --data runs/instructions --steps 300 --batch-size 32 --out models/llm-lora
+# The instruction set: the oracle-labelled structures, plus surrogate pseudo-labels for the unlabelled
+# ones and 3,000 random configurations (marked source=surrogate; see llm/pseudo_labels.py).
+$HTS llm dataset --data "$DATA" --encoding sparse --augment 4 --out runs/instructions --seed 0 \
+  --pseudo-labels models/surrogate-mos2-sparse --pseudo-random 3000 --pseudo-max-defects 24
+$HTS llm finetune --base models/llm-base --data runs/instructions --steps 600 --batch-size 32 --lr 2e-3 --warmup 30 \
+  --save-every 100 --out models/llm-lora

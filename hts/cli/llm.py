@@ -112,6 +112,11 @@ def dataset(
     val_fraction: float = typer.Option(0.1, help="Fraction of structures held out for validation."),
     p_unconditional: float = typer.Option(0.1, help="Probability of an example with no properties."),
     seed: int = typer.Option(0, help="Random seed (subsets, symmetry operations, split)."),
+    properties: str | None = typer.Option(
+        None,
+        help="Comma-separated properties an example may condition on (default: all six); fewer properties "
+        "give each more examples, so a small model learns them sooner.",
+    ),
     pseudo_labels: Path | None = typer.Option(
         None,
         help="Surrogate model folder: also add examples of the dataset's unlabelled structures (and of "
@@ -129,10 +134,19 @@ def dataset(
 
     ds = read_2dmd(data, host=host)
 
+    from llm.properties import canonical_property
+
+    props = (
+        [canonical_property(p.strip()) for p in properties.split(",") if p.strip()]
+        if properties
+        else DEFAULT_PROPERTIES
+    )
+
     def examples_of(dataset: Any, source: str) -> list[Any]:
         return build_examples(
             dataset,
             encoding,
+            properties=props,
             n_augment=augment,
             val_fraction=val_fraction,
             p_unconditional=p_unconditional,
@@ -151,7 +165,7 @@ def dataset(
         extra = random_configurations(ds.host, pseudo_random, pseudo_max_defects, rng) if pseudo_random else []
         ids += [f"pseudo-random-{i:06d}" for i in range(len(extra))]
         configs += extra
-        pseudo = pseudo_label(ds.host, ids, configs, _surrogate_predict(pseudo_labels), DEFAULT_PROPERTIES)
+        pseudo = pseudo_label(ds.host, ids, configs, _surrogate_predict(pseudo_labels), list(props))
         examples += examples_of(pseudo, "surrogate")
         n_pseudo = len(pseudo.ids)
     settings = {
@@ -163,6 +177,7 @@ def dataset(
         "val_fraction": val_fraction,
         "p_unconditional": p_unconditional,
         "seed": seed,
+        "properties": list(props),
         "pseudo_labels": str(pseudo_labels) if pseudo_labels else None,
         "pseudo_random": pseudo_random if pseudo_labels else 0,
         "pseudo_labelled_structures": n_pseudo,

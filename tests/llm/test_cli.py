@@ -161,3 +161,11 @@ def test_dataset_with_surrogate_pseudo_labels(tmp_path, host):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["examples_by_source"] == {"label": 9, "surrogate": 11}
     assert manifest["settings"]["pseudo_labelled_structures"] == 11
+    # --properties limits what examples condition on: the dataset has gap labels only.
+    _invoke(runner, *args, "--properties", "homo, formation_energy")
+    examples = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    assert len(examples) == 9 and all(not e["targets"] for e in examples)
+    r = runner.invoke(app, ["llm", *args, "--properties", "homo", "--pseudo-labels", str(surrogate)])
+    assert r.exit_code != 0 and "predicts none of the properties homo" in str(r.exception)
+    r = runner.invoke(app, ["llm", *args, "--properties", "colour"])
+    assert r.exit_code != 0 and "unknown property 'colour'" in str(r.exception)

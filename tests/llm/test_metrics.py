@@ -43,3 +43,16 @@ def test_evaluate(host):
     cond = m["conditioning"]
     assert set(cond) == {"homo_lumo_gap"} and cond["homo_lumo_gap"]["rmse"] == pytest.approx(0.0)
     assert conditioning_metrics([None], [{"homo": 1.0}], predict) == {}
+
+
+def test_conditioning_ignores_predictions_no_prompt_can_request(host):
+    """A surrogate predicting more targets (formation_energy_per_site...) than prompts carry."""
+    cfgs = configs(host, 3, 4)
+    targets = [{"gap": 1.0}, {"gap": 1.2}, {"gap": 1.4}, {"gap": 1.6}]
+
+    def predict(cs):
+        n = np.array([c.n_defects for c in cs], dtype=float)
+        return {"homo_lumo_gap": 1.0 + 0.2 * np.arange(len(cs)), "formation_energy_per_site": n, "normalized_homo": n}
+
+    out = conditioning_metrics(cfgs, targets, predict)
+    assert list(out) == ["homo_lumo_gap"] and out["homo_lumo_gap"]["r2"] == pytest.approx(1.0)
