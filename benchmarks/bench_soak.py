@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -51,7 +52,17 @@ def main() -> None:
     ap.add_argument("--every", type=float, default=5.0, help="seconds between RSS samples")
     ap.add_argument("--warmup", type=float, default=0.1, help="fraction of the evaluations counted as warm-up")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
+    ap.add_argument("--summarise", action="store_true", help="only recompute the summary and plot of --out")
     args = ap.parse_args()
+    if args.summarise:
+        old = json.loads(args.out.read_text())
+        old.update(summarise(old["samples"], args.warmup * old["evaluations"], old["evaluations"]))
+        for stale in ("rss_after_warmup_MiB", "rss_end_MiB", "growth_main_pct", "growth_total_pct"):
+            old.pop(stale, None)
+        args.out.write_text(json.dumps(old, indent=1))
+        print(json.dumps({k: v for k, v in old.items() if k != "samples"}, indent=2))
+        plot(old["samples"], args.out.with_suffix(".png"))
+        return
 
     from hts.campaign.runner import run_campaign
 
@@ -99,11 +110,6 @@ def main() -> None:
     sampler.join()
     wall = time.perf_counter() - t0
 
-    def total(s: dict[str, float]) -> float:
-        return s["rss_main"] + s["rss_workers"]
-
-    warm = [s for s in samples if s["evaluations"] >= args.warmup * args.evaluations and s["rss_workers"] > 0]
-    first, last = warm[0], warm[-1]
     result = {
         "machine": platform.platform(),
         "campaign": args.campaign.name,
@@ -111,17 +117,38 @@ def main() -> None:
         "candidates_scored": summary.candidates,
         "trials": summary.trials,
         "wall_s": round(wall, 1),
-        "rss_after_warmup_MiB": {k: round(first[k] / 2**20, 1) for k in ("rss_main", "rss_workers")},
-        "rss_end_MiB": {k: round(last[k] / 2**20, 1) for k in ("rss_main", "rss_workers")},
-        "growth_main_pct": round(100 * (last["rss_main"] / first["rss_main"] - 1), 2),
-        "growth_total_pct": round(100 * (total(last) / total(first) - 1), 2),
-        "peak_total_MiB": round(max(total(s) for s in warm) / 2**20, 1),
+        **summarise(samples, args.warmup * args.evaluations, summary.evaluations),
         "samples": samples,
     }
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
     plot(samples, args.out.with_suffix(".png"))
+
+
+def summarise(samples: list[dict[str, float]], warm_from: float, end: float, window: float = 0.1) -> dict:
+    """RSS after warm-up and at the end as medians over windows of ``window * end`` evaluations.
+
+    Single samples swing by ~100 MiB within a trial (generation buffers, Ax model fits), so the
+    growth is measured between the median of the first window after warm-up and that of the last.
+    """
+    import numpy as np
+
+    width = window * end
+    ev = np.array([s["evaluations"] for s in samples])
+    first = (ev >= warm_from) & (ev < warm_from + width)
+    last = ev >= end - width
+    out: dict[str, Any] = {"window_evaluations": [[warm_from, warm_from + width], [end - width, end]]}
+    for key in ("rss_main", "rss_workers", "rss_total"):
+        v = np.array([s["rss_main"] + s["rss_workers"] if key == "rss_total" else s[key] for s in samples]) / 2**20
+        a, b = float(np.median(v[first])), float(np.median(v[last]))
+        out[f"{key}_after_warmup_MiB"] = round(a, 1)
+        out[f"{key}_end_MiB"] = round(b, 1)
+        out[f"{key}_growth_pct"] = round(100 * (b / a - 1), 2)
+        if key == "rss_main":
+            out["rss_main_floor_growth_pct"] = round(100 * (float(v[last].min()) / float(v[first].min()) - 1), 2)
+    out["peak_total_MiB"] = round(max(s["rss_main"] + s["rss_workers"] for s in samples) / 2**20, 1)
+    return out
 
 
 def plot(samples: list[dict[str, float]], path: Path) -> None:
