@@ -227,6 +227,8 @@ class TransformersGenerator:
         self._trie: Any = None
         self._constraints: dict[tuple[str, int | None, int, bytes | None], Any] = {}
         self.last_stats: dict[str, float] = {}
+        # Properties the model was trained to condition on (None: not recorded, any may be prompted).
+        self.properties: list[str] | None = None
 
     @classmethod
     def from_pretrained(
@@ -244,7 +246,7 @@ class TransformersGenerator:
         """Load a base model (and adapter) directory, refusing mismatched settings."""
         from llm.model import load_with_adapter
 
-        model, tok, _ = load_with_adapter(
+        model, tok, manifest = load_with_adapter(
             model_dir,
             adapter_dir,
             encoding=encoding,
@@ -253,7 +255,10 @@ class TransformersGenerator:
             dtype=dtype,
             merge=merge,
         )
-        return cls(model, tok, encoding, batch_size=batch_size, device=device)
+        gen = cls(model, tok, encoding, batch_size=batch_size, device=device)
+        if adapter_dir is not None and manifest is not None and manifest.properties:
+            gen.properties = list(manifest.properties)
+        return gen
 
     def constraint(
         self, host: Host, max_defects: int | None, min_defects: int, allowed: np.ndarray | None = None

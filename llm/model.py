@@ -44,6 +44,8 @@ class ModelManifest:
     seed: int | None = None
     training: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    # Properties the training prompts conditioned on (adapters); empty: not recorded (any may be tried).
+    properties: list[str] = field(default_factory=list)
     format: int = 1
 
     def save(self, directory: str | Path) -> Path:

@@ -372,8 +372,13 @@ def finetune(
     progress: Progress | None = None,
     device: str = "cpu",
     dtype: str | None = None,
+    properties: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """LoRA-tune the base model in ``base_dir`` on instruction pairs (loss on answers); saves the adapter."""
+    """LoRA-tune the base model in ``base_dir`` on instruction pairs (loss on answers); saves the adapter.
+
+    ``properties``: those the prompts condition on, recorded in the adapter's manifest so that
+    campaigns write only these into prompts.
+    """
     from llm.model import ModelManifest, add_lora, load_base, save_adapter, versions
     from llm.tokenizer import tokenizer_fingerprint
 
@@ -407,6 +412,7 @@ def finetune(
             "n_examples": len(train),
         },
         versions=versions(),
+        properties=list(properties),
     )
     save_adapter(model, tok, out_dir, manifest)
     return result

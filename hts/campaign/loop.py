@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,19 +53,34 @@ class Knob:
     kind: str = "float"  # "float" | "int"
 
 
+def prompt_targets(campaign: Campaign, prompt_properties: Collection[str] | None = None) -> list[str]:
+    """The campaign's targets a prompt can carry: properties the prompt template knows
+    (:data:`llm.properties.PROPERTIES`; not e.g. ``normalized_homo``), and of those only the ones the
+    generator was trained to condition on when it records them (``prompt_properties``)."""
+    from llm.properties import PROPERTIES
+
+    allowed = set(PROPERTIES) if prompt_properties is None else set(prompt_properties) & set(PROPERTIES)
+    return [name for name in campaign.targets if name in allowed]
+
+
 def knob_space(
-    campaign: Campaign, host: Host, label_ranges: Mapping[str, tuple[float, float]] | None = None
+    campaign: Campaign,
+    host: Host,
+    label_ranges: Mapping[str, tuple[float, float]] | None = None,
+    prompt_properties: Collection[str] | None = None,
 ) -> list[Knob]:
     """The generator's knobs tuned by ``llm-bo``.
 
-    - ``prompt_<property>`` for every target: the value written into the prompt, from a range around
+    - ``prompt_<property>`` for every target a prompt can carry (:func:`prompt_targets`): the value
+      written into the prompt, from a range around
       the target window (clipped to the surrogate's training range where known) — the model may hit
       the window best when asked for something slightly different;
     - ``temperature`` in [0.4, 1.6];
     - ``max_defects`` between the campaign's bounds (the defect budget of the grammar).
     """
     knobs = []
-    for name, t in campaign.targets.items():
+    for name in prompt_targets(campaign, prompt_properties):
+        t = campaign.targets[name]
         lo, hi = t.window
         span = max(3 * t.half_width, 0.5)
         a, b = lo - span, hi + span
@@ -82,9 +97,11 @@ def knob_space(
     return knobs
 
 
-def fixed_knobs(campaign: Campaign, host: Host) -> dict[str, Any]:
+def fixed_knobs(campaign: Campaign, host: Host, prompt_properties: Collection[str] | None = None) -> dict[str, Any]:
     """``llm-fixed``: the targets' centres in the prompt, temperature 1, the full defect budget."""
-    out: dict[str, Any] = {f"prompt_{n}": t.centre for n, t in campaign.targets.items()}
+    out: dict[str, Any] = {
+        f"prompt_{n}": campaign.targets[n].centre for n in prompt_targets(campaign, prompt_properties)
+    }
     out["temperature"] = 1.0
     out["max_defects"] = max_defects(host, campaign)
     return out
@@ -169,8 +186,9 @@ def run_loop(
         if snap is not None:
             ax = restore_ax_client(snap)
         else:
-            ax = new_ax_client(knob_space(campaign, host, label_ranges), campaign.seed, n_init=max(2, q * 2))
-    fixed = fixed_knobs(campaign, host)
+            space = knob_space(campaign, host, label_ranges, getattr(proposer, "prompt_properties", None))
+            ax = new_ax_client(space, campaign.seed, n_init=max(2, q * 2))
+    fixed = fixed_knobs(campaign, host, getattr(proposer, "prompt_properties", None))
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     stopped = "budget"
     while True:

@@ -50,6 +50,8 @@ def max_defects(host: Host, campaign: Campaign) -> int:
 class RandomProposer:
     """Uniform random configurations under the campaign's rules (vectorised)."""
 
+    prompt_properties: tuple[str, ...] = ()  # no prompt: prompt knobs would be meaningless
+
     def __init__(self, host: Host, campaign: Campaign) -> None:
         self.host = host
         self.allowed = allowed_codes(host, campaign)
@@ -82,6 +84,8 @@ class LLMProposer:
         self.host = host
         self.campaign = campaign
         self.generator = generator
+        # What the generator was trained to condition on (None: not recorded; the template's properties).
+        self.prompt_properties: list[str] | None = getattr(generator, "properties", None)
         self.k_min = max(1, campaign.defects.min_defects)
         self.k_max = max(self.k_min, max_defects(host, campaign))
         self.allowed = allowed_codes(host, campaign)

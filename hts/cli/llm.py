@@ -342,6 +342,7 @@ def finetune(
         resume=resume,
         device=device,
         dtype=dtype,
+        properties=sorted({p for e in train for p in e.targets}),
     )
     Console().print(
         f"adapter -> {out}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))

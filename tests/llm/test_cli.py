@@ -88,6 +88,14 @@ def test_llm_cli_end_to_end(tmp_path, host):
         "--lora-alpha",
         "8",
     )
+    from llm.dataset import read_jsonl
+    from llm.generation import TransformersGenerator
+    from llm.model import ModelManifest
+
+    trained_on = sorted({p for e in read_jsonl(tmp_path / "inst" / "train.jsonl") for p in e.targets})
+    assert trained_on and ModelManifest.load(adapter).properties == trained_on  # what prompts carried
+    gen = TransformersGenerator.from_pretrained(str(model), str(adapter), encoding="sparse")
+    assert gen.properties == trained_on
     samples = tmp_path / "s.jsonl"
     _invoke(
         runner,

@@ -67,7 +67,12 @@ def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
     import hts.campaign.runner as runner
     from hts.campaign.proposers import RandomProposer
 
-    monkeypatch.setattr(runner, "make_proposer", lambda c, h, base=None: RandomProposer(h, c))
+    def proposer(c, h, base=None):
+        p = RandomProposer(h, c)
+        p.prompt_properties = None  # stands in for an LLM that may be prompted with any property
+        return p
+
+    monkeypatch.setattr(runner, "make_proposer", proposer)
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=3))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 6
