@@ -9,7 +9,8 @@ Run (after the embedded defaults are built, see README):
     .venv/bin/python benchmarks/bench_strategies.py --seeds 0 1 2 \
         --campaigns campaigns/mos2_midgap.yaml campaigns/mos2_homo_lumo_window.yaml \
                     campaigns/mos2_formation_energy.yaml
-Prints a table and writes benchmarks/results/strategies.json.
+Prints a table and writes benchmarks/results/strategies.json. ``--merge A.json B.json`` combines the
+runs of earlier invocations (with or without new ones) into one table.
 """
 
 from __future__ import annotations
@@ -71,39 +72,58 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
     }
 
 
+def summarise(rows: list[dict], strategies: list[str]) -> dict:
+    """Per strategy (overall and per campaign): mean hits/1000, mean unique hits, median evals to 1st hit."""
+
+    def one(rs: list[dict]) -> dict:
+        firsts = [r["evals_to_first_hit"] for r in rs if r["evals_to_first_hit"] is not None]
+        return {
+            "hits_per_1000_mean": float(np.mean([r["hits_per_1000"] for r in rs])) if rs else float("nan"),
+            "unique_hits_mean": float(np.mean([r["unique_hits"] for r in rs])) if rs else float("nan"),
+            "evals_to_first_hit_median": float(np.median(firsts)) if firsts else None,
+            "runs_with_a_hit": f"{len(firsts)}/{len(rs)}",
+        }
+
+    campaigns = sorted({r["campaign"] for r in rows})
+    out: dict = {"overall": {s: one([r for r in rows if r["strategy"] == s]) for s in strategies}}
+    for c in campaigns:
+        out[c] = {s: one([r for r in rows if r["strategy"] == s and r["campaign"] == c]) for s in strategies}
+    return out
+
+
+def print_table(summary: dict, strategies: list[str]) -> None:
+    head = ["campaign", "strategy", "hits / 1,000 evaluations", "unique hits", "evaluations to 1st hit (median)"]
+    print("\n| " + " | ".join([*head, "runs with a hit"]) + " |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for camp, per in summary.items():
+        for strat in strategies:
+            s = per[strat]
+            first = f"{s['evals_to_first_hit_median']:.0f}" if s["evals_to_first_hit_median"] is not None else "none"
+            print(
+                f"| {camp} | {strat} | {s['hits_per_1000_mean']:.1f} | {s['unique_hits_mean']:.1f} | {first} "
+                f"| {s['runs_with_a_hit']} |"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--campaigns", nargs="+", type=Path, required=True)
+    ap.add_argument("--campaigns", nargs="+", type=Path, default=[])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--strategies", nargs="+", default=["random", "llm-fixed", "llm-bo"])
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--samples", type=int, default=None)
+    ap.add_argument("--merge", nargs="+", type=Path, default=[], help="result JSON files of earlier invocations")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "strategies.json")
     args = ap.parse_args()
-    rows = []
+    rows = [r for path in args.merge for r in json.loads(path.read_text())["runs"]]
     for cf in args.campaigns:
         for seed in args.seeds:
             for strat in args.strategies:
                 r = run_one(cf, strat, seed, args.iterations, args.samples)
                 print(json.dumps(r), flush=True)
                 rows.append(r)
-    print(f"\n{'strategy':<10}{'hits/1000':>11}{'unique hits':>13}{'evals to 1st hit':>18}{'runs':>6}")
-    summary = {}
-    for strat in args.strategies:
-        rs = [r for r in rows if r["strategy"] == strat]
-        firsts = [r["evals_to_first_hit"] for r in rs if r["evals_to_first_hit"] is not None]
-        summary[strat] = {
-            "hits_per_1000_mean": float(np.mean([r["hits_per_1000"] for r in rs])),
-            "unique_hits_mean": float(np.mean([r["unique_hits"] for r in rs])),
-            "evals_to_first_hit_median": float(np.median(firsts)) if firsts else None,
-            "runs_with_a_hit": f"{len(firsts)}/{len(rs)}",
-        }
-        s = summary[strat]
-        first_txt = f"{s['evals_to_first_hit_median']:.0f}" if firsts else "none"
-        print(
-            f"{strat:<10}{s['hits_per_1000_mean']:>11.1f}{s['unique_hits_mean']:>13.1f}{first_txt:>18}"
-            f"{s['runs_with_a_hit']:>6}"
-        )
+    summary = summarise(rows, args.strategies)
+    print_table(summary, args.strategies)
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.platform(), "runs": rows, "summary": summary}, indent=2))
 
