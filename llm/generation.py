@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -391,6 +391,3 @@ def generate_for_targets(
     """Convenience: ``n`` samples per target dict (one dict or a list of them)."""
     target_list = [targets] if isinstance(targets, Mapping) else list(targets)
     return generator.generate([GenerationRequest(host, t, n=n, **options) for t in target_list])
-
-
-PredictFn = Callable[[Sequence[DefectConfiguration]], Mapping[str, np.ndarray]]

@@ -14,7 +14,7 @@ types and concentrations) and, optionally, uniform random configurations under t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,7 @@ import numpy as np
 from hts.defects import DefectConfiguration
 from hts.errors import ConfigError
 from hts.hosts import Host
-
-Predict = Callable[[Sequence[DefectConfiguration]], Mapping[str, np.ndarray]]
+from llm.metrics import PredictFn
 
 
 @dataclass
@@ -53,7 +52,7 @@ def pseudo_label(
     host: Host,
     ids: Sequence[str],
     configs: Sequence[DefectConfiguration],
-    predict: Predict,
+    predict: PredictFn,
     properties: Sequence[str],
 ) -> PseudoLabelledSet:
     """Label ``configs`` with ``predict`` (property -> array of means), keeping ``properties`` it gives."""

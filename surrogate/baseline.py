@@ -23,7 +23,7 @@ import numpy as np
 
 from hts.defects import ConfigBatch
 from hts.errors import ModelError
-from surrogate.features.base import rule_types
+from surrogate.features.base import row_bincount, rule_types
 
 # Targets that get a linear baseline by default, and how each relates to its extensive total.
 EXTENSIVE_TARGETS: dict[str, str | None] = {
@@ -38,11 +38,7 @@ RIDGE = 1e-6
 def rule_counts(batch: ConfigBatch) -> np.ndarray:
     """(N, R) float: the number of defects of each host rule (type) in every configuration."""
     n_rules = len(batch.host.rules)
-    types = rule_types(batch)
-    out = np.zeros((len(batch), n_rules + 1))
-    if types.size:
-        np.add.at(out, (np.repeat(np.arange(types.shape[0]), types.shape[1]), types.ravel()), 1.0)
-    return out[:, :n_rules]
+    return row_bincount(rule_types(batch), n_rules + 1)[:, :n_rules].astype(float)
 
 
 def _divisor(batch: ConfigBatch, counts: np.ndarray, per: str | None) -> np.ndarray:
@@ -78,9 +74,10 @@ class LinearBaseline:
         w = np.linalg.solve(a, xc.T @ (total - mean_t))
         return cls(float(mean_t - mean_c @ w), tuple(float(v) for v in w), per)
 
-    def predict(self, batch: ConfigBatch) -> np.ndarray:
-        """Baseline value of the target for every configuration of ``batch``."""
-        counts = rule_counts(batch)
+    def predict(self, batch: ConfigBatch, counts: np.ndarray | None = None) -> np.ndarray:
+        """Baseline value of the target for every configuration of ``batch`` (``counts``: its
+        :func:`rule_counts`, when the caller already has them)."""
+        counts = rule_counts(batch) if counts is None else counts
         if counts.shape[1] != len(self.weights):
             raise ModelError(f"baseline has {len(self.weights)} defect types, the host has {counts.shape[1]}")
         return (self.intercept + counts @ np.asarray(self.weights)) / _divisor(batch, counts, self.per)

@@ -47,7 +47,7 @@ import numpy as np
 
 from hts.defects import ConfigBatch
 from hts.errors import ConfigError, InputDataError, ModelError
-from surrogate.baseline import EXTENSIVE_TARGETS, LinearBaseline
+from surrogate.baseline import EXTENSIVE_TARGETS, LinearBaseline, rule_counts
 from surrogate.features import Featuriser, make_featuriser
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -399,11 +399,12 @@ class SurrogateModel:
                 f"targets {', '.join(self.baselines)} have a linear baseline: pass the batch of configurations "
                 "(model.predict(batch), or predict_features(X, batch=batch))"
             )
+        counts = rule_counts(batch) if self.baselines and batch is not None else None  # once for all targets
         scale = np.ones(len(self.targets))
         for j, t in enumerate(self.targets):
             mean[:, j], data_var[:, j], know_var[:, j] = _raw_predict(self.models[t], data, uncertainty, thread_count)
             if t in self.baselines:
-                mean[:, j] += self.baselines[t].predict(batch)  # type: ignore[arg-type]
+                mean[:, j] += self.baselines[t].predict(batch, counts)  # type: ignore[arg-type]
             scale[j] = self.std_scale(t, uncertainty)
         data_std = np.sqrt(np.maximum(data_var, 0.0)) * scale
         know_std = np.sqrt(np.maximum(know_var, 0.0)) * scale

@@ -180,15 +180,17 @@ def run_loop(
     archive = store.known_hashes()
     n_trials = len(store.trials_frame()) if store.last_trial() else 0
     evaluations = store.n_evaluations()
+    # What the proposer can put into a prompt (an adapter records what it was trained on).
+    prompt_properties = getattr(proposer, "prompt_properties", None)
     ax = None
     if campaign.strategy == "llm-bo":
         snap = store.latest_ax_snapshot()
         if snap is not None:
             ax = restore_ax_client(snap)
         else:
-            space = knob_space(campaign, host, label_ranges, getattr(proposer, "prompt_properties", None))
+            space = knob_space(campaign, host, label_ranges, prompt_properties)
             ax = new_ax_client(space, campaign.seed, n_init=max(2, q * 2))
-    fixed = fixed_knobs(campaign, host, getattr(proposer, "prompt_properties", None))
+    fixed = fixed_knobs(campaign, host, prompt_properties)
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     stopped = "budget"
     while True:

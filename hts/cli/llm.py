@@ -131,11 +131,9 @@ def dataset(
     from hts.provenance import provenance
     from hts.twodmd import read_2dmd
     from llm.dataset import DEFAULT_PROPERTIES, build_examples, write_splits
-
-    ds = read_2dmd(data, host=host)
-
     from llm.properties import canonical_property
 
+    ds = read_2dmd(data, host=host)
     props = (
         [canonical_property(p.strip()) for p in properties.split(",") if p.strip()]
         if properties

@@ -37,6 +37,14 @@ class Featuriser(Protocol):
     def transform(self, batch: ConfigBatch) -> np.ndarray | pd.DataFrame: ...
 
 
+def row_bincount(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """(n, n_bins) counts of each value in 0..n_bins-1 per row of an (n, m) int array."""
+    n_rows = values.shape[0]
+    offset = (np.arange(n_rows, dtype=np.int64) * n_bins)[:, None]
+    flat = (values.astype(np.int64) + offset).ravel()
+    return np.bincount(flat, minlength=n_rows * n_bins).reshape(n_rows, n_bins)
+
+
 def rule_types(batch: ConfigBatch) -> np.ndarray:
     """(N, K) int: the defect-type (rule) index of every defect, ``len(host.rules)`` where padded.
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from hts.defects import ConfigBatch
 from hts.errors import ConfigError
-from surrogate.features.base import rule_types
+from surrogate.features.base import row_bincount, rule_types
 
 if TYPE_CHECKING:  # pragma: no cover
     from hts.hosts import Host
@@ -128,7 +128,7 @@ class SparseFeaturiser:
         mask = types < n_rules
 
         # Counts per defect type (column R collects padding).
-        counts = _row_bincount(types, n_rules + 1)[:, :n_rules]
+        counts = row_bincount(types, n_rules + 1)[:, :n_rules]
         n_def = counts.sum(axis=1)
 
         # Pairwise distances between the defects of each row.
@@ -155,7 +155,7 @@ class SparseFeaturiser:
 
         # The n_dist smallest distances per pair type: sort by (pair type, distance) in one go.
         if n_flat:
-            pair_counts = _row_bincount(pid, n_pairs + 1)
+            pair_counts = row_bincount(pid, n_pairs + 1)
             big = 2.0 * far + 1.0
             order = np.sort(pid * big + d, axis=1)
             sorted_d = order - np.floor(order / big) * big
@@ -165,7 +165,7 @@ class SparseFeaturiser:
             ok = kk[None, None, :] < pair_counts[:, :n_pairs, None]
             gathered = np.take_along_axis(sorted_d, np.minimum(idx, n_flat - 1).reshape(n_rows, -1), axis=1)
             dk = np.where(ok, gathered.reshape(n_rows, n_pairs, self.n_dist), far)
-            close = _row_bincount(np.where(d < self.close_cutoff, pid, n_pairs), n_pairs + 1)[:, :n_pairs]
+            close = row_bincount(np.where(d < self.close_cutoff, pid, n_pairs), n_pairs + 1)[:, :n_pairs]
         else:
             dk = np.full((n_rows, n_pairs, self.n_dist), far)
             close = np.zeros((n_rows, n_pairs), dtype=np.int64)
@@ -189,11 +189,3 @@ class SparseFeaturiser:
         stats[~np.isfinite(stats)] = far
         feats += [nn_min_t, nn_mean_t, stats]
         return np.concatenate([np.asarray(f, dtype=np.float64).reshape(n_rows, -1) for f in feats], axis=1)
-
-
-def _row_bincount(values: np.ndarray, n_bins: int) -> np.ndarray:
-    """(n, n_bins) counts of each value in 0..n_bins-1 per row of an (n, m) int array."""
-    n_rows = values.shape[0]
-    offset = (np.arange(n_rows, dtype=np.int64) * n_bins)[:, None]
-    flat = (values.astype(np.int64) + offset).ravel()
-    return np.bincount(flat, minlength=n_rows * n_bins).reshape(n_rows, n_bins)
