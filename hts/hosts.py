@@ -287,6 +287,16 @@ def _build_host(name: str, na: int, nb: int) -> Host:
     )
 
 
+def host_from_key(key: str) -> Host:
+    """The host of a key such as ``MoS2-8x8x1`` (:attr:`Host.key`)."""
+    name, _, cell = key.rpartition("-")
+    try:
+        supercell = tuple(int(x) for x in cell.split("x"))
+    except ValueError:
+        raise ConfigError(f"not a host key: {key!r} (expected e.g. MoS2-8x8x1)") from None
+    return get_host(name, supercell)
+
+
 def list_hosts() -> list[str]:
     """Names of the supported host materials."""
     return list(HOST_SPECS)

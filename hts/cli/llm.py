@@ -24,10 +24,9 @@ def _host(name: str, supercell: str | None) -> Any:
 
 
 def _host_from_key(key: str) -> Any:
-    from hts.hosts import get_host
+    from hts.hosts import host_from_key
 
-    name, _, cell = key.rpartition("-")
-    return get_host(name, tuple(int(x) for x in cell.split("x")))
+    return host_from_key(key)
 
 
 def _targets(items: list[str] | None) -> dict[str, float]:
