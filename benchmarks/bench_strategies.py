@@ -57,7 +57,12 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
         res.close()
     evals = trials["n_valid"].cumsum().to_numpy()
     hits = trials["n_hits"].to_numpy()
-    first = int(evals[np.argmax(hits > 0)]) if hits.sum() else None
+    first = None
+    if hits.sum():  # per sample: the evaluations of earlier trials plus the first hit's place in its trial
+        t = int(np.argmax(hits > 0))
+        before = int(evals[t - 1]) if t else 0
+        pos = trials["extra"].iloc[t].get("first_hit_sample")
+        first = before + int(pos) if pos is not None else int(evals[t])
     n_eval = int(evals[-1]) if len(evals) else 0
     return {
         "campaign": campaign_file.stem,

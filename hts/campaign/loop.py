@@ -7,7 +7,8 @@ after the trial, in one transaction. A crash or SIGKILL loses at most the trial 
 ``--resume`` the Ax client is rebuilt from the last snapshot, trials it had handed out but never
 completed are marked abandoned, and the loop continues; no stored candidate is repeated.
 
-Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature and defect budget), ``llm-fixed``
+Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature, defect budget and which defect
+types to use), ``llm-fixed``
 (the study: the LLM prompted with the target centres, temperature 1, no BO) and ``random``.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from hts.campaign.config import Campaign
 from hts.campaign.objective import distances, trial_score
-from hts.campaign.proposers import Proposer, max_defects
+from hts.campaign.proposers import Proposer, campaign_rules, max_defects, rule_knob
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
 from hts.defects import ConfigBatch
@@ -76,7 +77,12 @@ def knob_space(
       the target window (clipped to the surrogate's training range where known) — the model may hit
       the window best when asked for something slightly different;
     - ``temperature`` in [0.4, 1.6];
-    - ``max_defects`` between the campaign's bounds (the defect budget of the grammar).
+    - ``max_defects`` between the campaign's bounds (the defect budget of the grammar);
+    - ``rule_<defect type>`` in {0, 1} for each defect type the campaign allows, when it allows more
+      than one: which types the decoder may use in the trial (all off: the trial draws nothing).
+      Which kinds of defect to combine is the first thing a defect engineer decides; the generator's
+      grammar makes it a hard switch, the same for both back ends (the vLLM back end gets the
+      narrowed rules in its regular expression).
     """
     knobs = []
     for name in prompt_targets(campaign, prompt_properties):
@@ -94,6 +100,9 @@ def knob_space(
     k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
     if k_max > k_min:
         knobs.append(Knob("max_defects", k_min, k_max, "int"))
+    rules = campaign_rules(host, campaign)
+    if len(rules) > 1:
+        knobs.extend(Knob(rule_knob(r), 0, 1, "int") for r in rules)
     return knobs
 
 
@@ -222,7 +231,7 @@ def run_loop(
             if b.max_evaluations is not None:
                 n = max(1, min(n, b.max_evaluations - evaluations))
             proposal = proposer.propose(knobs, n, rng)
-            records, n_hits, dist_new = _score_new(proposal.batch, archive, scorer, campaign)
+            records, n_hits, dist_new, first_hit = _score_new(proposal.batch, archive, scorer, campaign)
             score = trial_score(dist_new, proposal.n_generated)
             metrics = {
                 OBJECTIVE: score,
@@ -244,7 +253,7 @@ def run_loop(
                 n_hits=n_hits,
                 metrics=metrics,
                 wall_time_s=time.perf_counter() - t0,
-                extra=proposal.stats,
+                extra={**proposal.stats, "first_hit_sample": first_hit},
             )
             store.record_trial(trial, records, snapshot)
             archive.update(r.hash for r in records)
@@ -270,10 +279,14 @@ def run_loop(
 
 def _score_new(
     batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign
-) -> tuple[list[CandidateRecord], int, np.ndarray]:
-    """Canonicalise, drop duplicates (in the batch and in the archive), score what is new."""
+) -> tuple[list[CandidateRecord], int, np.ndarray, int | None]:
+    """Canonicalise, drop duplicates (in the batch and in the archive), score what is new.
+
+    Returns the records, the number of hits, the new candidates' distances and the 1-based position
+    of the first hit among the batch's samples (``None`` without a hit), for evaluations-to-first-hit.
+    """
     if len(batch) == 0:
-        return [], 0, np.zeros(0)
+        return [], 0, np.zeros(0), None
     canon = canonicalize(batch)
     hexes = [hash_hex(h) for h in canonical_hashes(canon)]
     seen: set[str] = set()
@@ -284,7 +297,7 @@ def _score_new(
         seen.add(h)
         rows.append(i)
     if not rows:
-        return [], 0, np.zeros(0)
+        return [], 0, np.zeros(0), None
     new = canon.take(rows)
     try:
         pred = scorer.score(new)
@@ -307,4 +320,5 @@ def _score_new(
                 hit=bool(d[j] == 0.0),
             )
         )
-    return records, int((d == 0).sum()), d
+    hit_rows = [i for i, dj in zip(rows, d, strict=True) if dj == 0.0]
+    return records, len(hit_rows), d, (hit_rows[0] + 1 if hit_rows else None)

@@ -3,7 +3,8 @@
 - :class:`RandomProposer` — the ``random`` baseline: uniform random configurations under the
   campaign's rules (allowed defect types, defect count bounds, maximum concentration), no LLM.
 - :class:`LLMProposer` — the ``llm-fixed`` and ``llm-bo`` strategies: prompts the generator with
-  property values and sampling settings taken from the knobs.
+  property values and sampling settings taken from the knobs, and lets it use only the defect types
+  the ``rule_*`` knobs leave switched on.
 """
 
 from __future__ import annotations
@@ -34,12 +35,34 @@ class Proposer(Protocol):
 
 def allowed_codes(host: Host, campaign: Campaign) -> np.ndarray:
     """(n_sites, n_codes) bool: which (site, new species) the campaign allows."""
-    names = set(campaign.defects.allowed or [r.name for r in host.rules])
+    names = set(campaign_rules(host, campaign))
     ok = np.zeros_like(host.allowed)
     for r in host.rules:
         if r.name in names:
             ok[host.site_species_array == r.element, host.code_of(r.new_species)] = True
     return ok
+
+
+def rule_knob(rule_name: str) -> str:
+    """The knob that switches a defect rule on or off: ``rule_vac_S``, ``rule_S_to_Se``."""
+    return "rule_" + rule_name.replace("->", "_to_")
+
+
+def campaign_rules(host: Host, campaign: Campaign) -> list[str]:
+    """Names of the host's rules the campaign allows, in the host's order."""
+    names = set(campaign.defects.allowed or [r.name for r in host.rules])
+    return [r.name for r in host.rules if r.name in names]
+
+
+def knob_allowed(host: Host, allowed: np.ndarray, knobs: Mapping[str, Any]) -> np.ndarray:
+    """``allowed`` narrowed by the trial's ``rule_*`` knobs (a rule whose knob is 0 is switched off;
+    rules without a knob stay as they are). May be all False: no rule left."""
+    out = allowed.copy()
+    for r in host.rules:
+        v = knobs.get(rule_knob(r.name))
+        if v is not None and round(float(v)) == 0:
+            out[host.site_species_array == r.element, host.code_of(r.new_species)] = False
+    return out
 
 
 def max_defects(host: Host, campaign: Campaign) -> int:
@@ -94,6 +117,9 @@ class LLMProposer:
         from llm.generation import GenerationRequest
 
         prompt_targets = {k.removeprefix("prompt_"): float(v) for k, v in knobs.items() if k.startswith("prompt_")}
+        allowed = knob_allowed(self.host, self.allowed, knobs)
+        if not allowed.any():  # every defect type switched off: nothing to generate, nothing spent
+            return Proposal(_empty_batch(self.host), 0, {"no_rules": 1.0})
         req = GenerationRequest(
             self.host,
             prompt_targets,
@@ -103,20 +129,20 @@ class LLMProposer:
             max_defects=int(knobs.get("max_defects", self.k_max)),
             min_defects=self.k_min,
             seed=int(rng.integers(2**31 - 1)),
-            allowed=self.allowed,  # the decoder enforces the campaign's subset of the host's rules
+            allowed=allowed,  # the decoder enforces the campaign's (and the knobs') subset of the rules
         )
         results = self.generator.generate([req])
         configs = [r.config for r in results if r.config is not None]
         # Unconstrained back ends (or vLLM's regex) may still produce what the campaign forbids.
-        kept = [c for c in configs if all(self.allowed[s, self.host.code_of(sp)] for s, sp in c.defects)]
+        kept = [c for c in configs if all(allowed[s, self.host.code_of(sp)] for s, sp in c.defects)]
         stats = {
             "valid_fraction": len(configs) / max(1, len(results)),
             "allowed_fraction": len(kept) / max(1, len(configs)),
             "mean_tokens": float(np.mean([r.n_tokens for r in results])) if results else 0.0,
         }
-        batch = (
-            ConfigBatch.from_configs(kept)
-            if kept
-            else ConfigBatch(self.host, np.zeros((0, 1), np.int32), np.zeros((0, 1), np.int8))
-        )
+        batch = ConfigBatch.from_configs(kept) if kept else _empty_batch(self.host)
         return Proposal(batch, len(results), stats)
+
+
+def _empty_batch(host: Host) -> ConfigBatch:
+    return ConfigBatch(host, np.zeros((0, 1), np.int32), np.zeros((0, 1), np.int8))

@@ -123,6 +123,17 @@ def dataset(
     ),
     pseudo_random: int = typer.Option(0, help="With --pseudo-labels: this many random configurations too."),
     pseudo_max_defects: int = typer.Option(12, help="--pseudo-random: at most this many defects each."),
+    pseudo_rule_subsets: bool = typer.Option(
+        False,
+        help="--pseudo-random: draw each configuration under a random non-empty subset of the host's defect "
+        "rules (covers substitution-only and single-type patterns; see llm.sampling).",
+    ),
+    balance: str | None = typer.Option(
+        None,
+        help="Resample the training examples conditioned on this property to a flat histogram over its "
+        "range (llm.balance), so rare values are learnt as well as common ones.",
+    ),
+    balance_bins: int = typer.Option(10, help="--balance: number of equal-width value bins."),
 ) -> None:
     """Build the instruction dataset (JSONL) from a 2DMD-layout dataset."""
     from rich.console import Console
@@ -155,16 +166,22 @@ def dataset(
     n_pseudo = 0
     if pseudo_labels is not None:
         from llm.pseudo_labels import pseudo_label, unlabelled
-        from llm.sampling import random_configurations
+        from llm.sampling import random_configurations, random_rule_subset_configurations
 
         ids, configs = unlabelled(ds.ids, ds.configs, ds.table, DEFAULT_PROPERTIES)
         rng = np.random.default_rng([seed, 1])
-        extra = random_configurations(ds.host, pseudo_random, pseudo_max_defects, rng) if pseudo_random else []
+        draw = random_rule_subset_configurations if pseudo_rule_subsets else random_configurations
+        extra = draw(ds.host, pseudo_random, pseudo_max_defects, rng) if pseudo_random else []
         ids += [f"pseudo-random-{i:06d}" for i in range(len(extra))]
         configs += extra
         pseudo = pseudo_label(ds.host, ids, configs, _surrogate_predict(pseudo_labels), list(props))
         examples += examples_of(pseudo, "surrogate")
         n_pseudo = len(pseudo.ids)
+    balanced = None
+    if balance:
+        from llm.balance import balance_examples
+
+        examples, balanced = balance_examples(examples, balance, bins=balance_bins, seed=seed)
     settings = {
         "command": "hts llm dataset",
         "data": str(data),
@@ -178,6 +195,8 @@ def dataset(
         "pseudo_labels": str(pseudo_labels) if pseudo_labels else None,
         "pseudo_random": pseudo_random if pseudo_labels else 0,
         "pseudo_labelled_structures": n_pseudo,
+        "pseudo_rule_subsets": bool(pseudo_labels and pseudo_rule_subsets),
+        "balance": balanced,
     }
     paths = write_splits(examples, out, provenance(settings))
     pseudo_txt = f" and {n_pseudo} surrogate-labelled ones" if n_pseudo else ""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from hts.campaign.config import parse_campaign
 from hts.campaign.loop import fixed_knobs, knob_space, prompt_targets
+from hts.campaign.proposers import LLMProposer, allowed_codes
 from hts.hosts import get_host
+from llm.generation import GenerationResult
 
 CAMPAIGN = """\
 name: knobs
@@ -29,7 +33,46 @@ def test_prompt_targets_skip_what_no_prompt_can_say():
 def test_knobs_follow_the_generator():
     c, host = parse_campaign(CAMPAIGN), get_host("MoS2", (4, 4, 1))
     names = [k.name for k in knob_space(c, host, prompt_properties=["homo_lumo_gap", "homo"])]
-    assert names == ["prompt_homo_lumo_gap", "temperature", "max_defects"]
+    rules = ["rule_Mo_to_W", "rule_S_to_Se", "rule_vac_Mo", "rule_vac_S"]
+    assert names == ["prompt_homo_lumo_gap", "temperature", "max_defects", *rules]
     fixed = fixed_knobs(c, host, ["homo_lumo_gap"])
     assert fixed == {"prompt_homo_lumo_gap": 1.0, "temperature": 1.0, "max_defects": 6}
     assert "prompt_normalized_homo" not in fixed_knobs(c, host)
+
+
+def test_one_allowed_rule_gets_no_switch():
+    c = parse_campaign(CAMPAIGN.replace("defects: {", "defects: {allowed: [vac_S], "))
+    names = [k.name for k in knob_space(c, get_host("MoS2", (4, 4, 1)), prompt_properties=[])]
+    assert not any(n.startswith("rule_") for n in names)
+
+
+class _Recorder:
+    """A generator that records the rules it was asked to respect and returns nothing."""
+
+    encoding = "sparse"
+
+    def __init__(self) -> None:
+        self.allowed: list[np.ndarray] = []
+
+    def generate(self, requests):
+        self.allowed.append(requests[0].allowed)
+        return [GenerationResult(0, "", None, "empty", 0)]
+
+
+def test_rule_knobs_narrow_what_the_decoder_may_use():
+    c, host = parse_campaign(CAMPAIGN), get_host("MoS2", (4, 4, 1))
+    gen = _Recorder()
+    proposer = LLMProposer(host, c, gen)
+    rng = np.random.default_rng(0)
+    knobs = {"temperature": 1.0, "max_defects": 3, "rule_vac_S": 1, "rule_vac_Mo": 0, "rule_Mo_to_W": 0}
+    proposer.propose({**knobs, "rule_S_to_Se": 0}, 8, rng)
+    only_vac_s = np.zeros_like(host.allowed)
+    only_vac_s[host.sites_of("S"), host.code_of("VAC")] = True
+    np.testing.assert_array_equal(gen.allowed[-1], only_vac_s)
+    # without rule knobs (llm-fixed): the campaign's rules as they are
+    proposer.propose({"temperature": 1.0}, 8, rng)
+    np.testing.assert_array_equal(gen.allowed[-1], allowed_codes(host, c))
+    # every rule off: nothing is generated and no sample is spent
+    calls = len(gen.allowed)
+    prop = proposer.propose({**knobs, "rule_vac_S": 0, "rule_S_to_Se": 0}, 8, rng)
+    assert len(gen.allowed) == calls and prop.n_generated == 0 and len(prop.batch) == 0
