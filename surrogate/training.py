@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("random", "defect-type")
+SPLITS = ("random", "defect-type", "none")
 
 
 class Dataset(Protocol):
@@ -65,8 +65,13 @@ def split_indices(
 
     ``random``: a seeded permutation. ``defect-type``: whole groups of equal ``descriptions`` (2DMD's
     defect type, such as ``V6``) go to the test set, drawn in a seeded order until it holds at least
-    ``test_fraction`` of the rows, so no defect type is in both sets.
+    ``test_fraction`` of the rows, so no defect type is in both sets. ``none``: every row trains
+    (for a final model once the split's figures are known); the test set is empty.
     """
+    if method == "none":
+        if n < 1:
+            raise InputDataError("need at least 1 labelled structure to train on, got 0")
+        return np.arange(n), np.zeros(0, dtype=np.intp)
     if n < 2:
         raise InputDataError(f"need at least 2 labelled structures to split into train and test, got {n}")
     if not 0 < test_fraction < 1:
@@ -252,8 +257,14 @@ def train(
         meta=meta,
     )
     fit_seconds = time.perf_counter() - t0
-    ev = evaluate(model, dataset, test_rows, scope=f"held-out {split} split ({test_rows.size} rows)")
-    model.meta["test_metrics"] = ev.metrics
+    if test_rows.size:
+        ev = evaluate(model, dataset, test_rows, scope=f"held-out {split} split ({test_rows.size} rows)")
+        model.meta["test_metrics"] = ev.metrics
+    else:  # --split none: only in-sample figures exist; say so wherever they are shown
+        scope = f"training rows, in-sample ({train_rows.size}; no held-out split)"
+        ev = evaluate(model, dataset, train_rows, scope=scope)
+        model.meta["test_metrics"] = None
+        model.meta["train_metrics"] = ev.metrics
     model.meta["fit_seconds"] = fit_seconds
     return TrainResult(model, train_rows, test_rows, ev, fit_seconds)
 

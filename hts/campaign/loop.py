@@ -14,10 +14,12 @@ types to use), ``llm-fixed``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+import warnings
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,11 +118,28 @@ def fixed_knobs(campaign: Campaign, host: Host, prompt_properties: Collection[st
     return out
 
 
+_OPTIMISER_MODULES = r"(ax|botorch|gpytorch|linear_operator)(\.|$)"
+
+
 def quiet_ax() -> None:
-    """Ax gives each of its modules an INFO logger of its own; keep them to warnings."""
+    """Ax gives each of its modules an INFO logger of its own. Keep them to errors unless the run is
+    verbose (``hts -v run``): its routine warnings ("only 1 of 2 trials could be generated" while
+    Sobol hands over to BoTorch, falling back to Sobol when a model fit fails) are about Ax's own
+    bookkeeping, and the trial table records what each trial ran with anyway."""
+    level = logging.DEBUG if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.ERROR
     for name in list(logging.root.manager.loggerDict):
         if name == "ax" or name.startswith("ax."):
-            logging.getLogger(name).setLevel(logging.WARNING)
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def optimiser_warnings() -> Iterator[None]:
+    """Around Ax/BoTorch calls: their Python warnings (numerical notes of the GP fit and the acquisition
+    optimiser, deprecations inside Ax) are hidden unless the run is verbose."""
+    with warnings.catch_warnings():
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            warnings.filterwarnings("ignore", module=_OPTIMISER_MODULES)
+        yield
 
 
 def new_ax_client(knobs: list[Knob], seed: int, n_init: int) -> Any:
@@ -194,11 +213,12 @@ def run_loop(
     ax = None
     if campaign.strategy == "llm-bo":
         snap = store.latest_ax_snapshot()
-        if snap is not None:
-            ax = restore_ax_client(snap)
-        else:
-            space = knob_space(campaign, host, label_ranges, prompt_properties)
-            ax = new_ax_client(space, campaign.seed, n_init=max(2, q * 2))
+        with optimiser_warnings():
+            if snap is not None:
+                ax = restore_ax_client(snap)
+            else:
+                space = knob_space(campaign, host, label_ranges, prompt_properties)
+                ax = new_ax_client(space, campaign.seed, n_init=max(2, q * 2))
     fixed = fixed_knobs(campaign, host, prompt_properties)
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     stopped = "budget"
@@ -218,7 +238,8 @@ def run_loop(
         iteration = n_trials // q
         want = min(q, max_trials - n_trials)
         if ax is not None:
-            suggested = ax.get_next_trials(max_trials=want)
+            with optimiser_warnings():
+                suggested = ax.get_next_trials(max_trials=want)
             batch_trials = [(int(i), dict(p)) for i, p in suggested.items()]
         else:
             batch_trials = [(next_id + j, dict(fixed)) for j in range(want)]
@@ -240,8 +261,9 @@ def run_loop(
             }
             snapshot = None
             if ax is not None:
-                ax.complete_trial(trial_id, raw_data={OBJECTIVE: score})
-                snapshot = json.dumps(ax._to_json_snapshot())
+                with optimiser_warnings():
+                    ax.complete_trial(trial_id, raw_data={OBJECTIVE: score})
+                    snapshot = json.dumps(ax._to_json_snapshot())
             trial = TrialRecord(
                 trial_id=trial_id,
                 iteration=iteration,

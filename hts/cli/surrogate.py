@@ -64,7 +64,11 @@ def train(
     data: Path = typer.Option(..., help="Dataset folder in the 2DMD layout (real 2DMD or the bundled xTB data)."),
     out: Path = typer.Option(..., help="Model directory to write."),
     features: str = typer.Option("sparse", help="Featuriser: sparse or slices."),
-    split: str = typer.Option("random", help="Held-out split: random, or defect-type (by description)."),
+    split: str = typer.Option(
+        "random",
+        help="Held-out split: random, defect-type (by description), or none (train on every row; only "
+        "in-sample figures are printed: measure with a split first).",
+    ),
     targets: list[str] | None = typer.Option(None, help="Targets (repeat or comma-separate); default: all labelled."),
     test_fraction: float = typer.Option(0.2, help="Fraction of structures held out."),
     seed: int = typer.Option(0, help="Seed of the split and of CatBoost."),

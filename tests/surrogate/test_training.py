@@ -68,3 +68,16 @@ def test_compare_uses_one_split(dataset: SyntheticDataset) -> None:
     for name in ("sparse", "slices"):
         m = results[name].evaluation.metrics["homo_lumo_gap"]
         assert np.isfinite([m["mae"], m["rmse"], m["r2"]]).all()
+
+
+def test_split_none_trains_on_every_row(dataset: SyntheticDataset) -> None:
+    from surrogate.training import train
+
+    tr, te = split_indices(7, method="none")
+    assert tr.tolist() == list(range(7)) and te.size == 0
+    small = dataset.subset(np.arange(40))
+    res = train(small, "sparse", ["homo_lumo_gap"], split="none", params={"iterations": 20}, thread_count=1)
+    assert res.train_rows.size == 40 and res.test_rows.size == 0
+    assert res.model.meta["test_metrics"] is None and res.model.meta["split"]["test_ids"] == []
+    assert "in-sample" in res.evaluation.scope and res.model.meta["train_metrics"]["homo_lumo_gap"]["n"] == 40
+    assert held_out_rows(res.model, small) is None  # `hts surrogate eval` then evaluates every row

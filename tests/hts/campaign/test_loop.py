@@ -82,8 +82,15 @@ def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
 
     monkeypatch.setattr(runner, "make_proposer", proposer)
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=3))
-    summary, out = run_campaign(path, out=tmp_path / "run")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # the root logger is not at DEBUG: not verbose
+        warnings.simplefilter("always")
+        summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 6
+    # Ax's and BoTorch's own warnings (deprecations, GP-fit notes) stay out of a non-verbose run
+    noisy = [w for w in caught if any(f"/{m}/" in w.filename for m in ("ax", "botorch", "gpytorch"))]
+    assert not noisy, [f"{w.filename}: {w.message}" for w in noisy]
     res = CampaignResults.open(out)
     trials = res.store.trials_frame()
     assert res.store.latest_ax_snapshot() is not None
