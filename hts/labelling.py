@@ -174,6 +174,9 @@ class LabelReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
+LABEL_ORDERS = ("dataset", "fewest-defects")
+
+
 def label_dataset(
     path: str | os.PathLike[str],
     settings: OracleSettings | None = None,
@@ -183,10 +186,13 @@ def label_dataset(
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     worker_env: dict[str, str] | None = None,
+    order: str = "dataset",
 ) -> LabelReport:
     """Label every structure of the dataset at ``path`` that has no result yet; then merge.
 
-    Killed at any moment and restarted, it loses no finished result and repeats none.
+    Killed at any moment and restarted, it loses no finished result and repeats none. ``order``:
+    ``dataset`` (the dataset's own order) or ``fewest-defects`` (low-density structures first, in
+    the dataset's order within each defect count: the part 2DMD's headline figures are quoted on).
     """
     from distributed import as_completed
 
@@ -203,7 +209,11 @@ def label_dataset(
                 f"{root / LABELS_DIR} holds results computed with {rec.get('settings')} (e.g. {rid}); "
                 f"this run asks for {settings.as_dict()}. Label a fresh copy of the dataset instead."
             )
+    if order not in LABEL_ORDERS:
+        raise ConfigError(f"unknown labelling order {order!r}; choose one of {', '.join(LABEL_ORDERS)}")
     pending = [(i, c) for i, c in zip(ds.ids, ds.configs, strict=True) if i not in done]
+    if order == "fewest-defects":
+        pending.sort(key=lambda item: item[1].n_defects)  # stable: the dataset's order within a count
     if limit is not None:
         pending = pending[:limit]
     report = LabelReport(total=len(ds), already_done=len(done))

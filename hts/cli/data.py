@@ -147,6 +147,9 @@ def label(
     workers: int = typer.Option(2, help="LocalCluster worker processes."),
     threads_per_worker: int = typer.Option(1, help="BLAS/OpenMP threads per worker."),
     limit: int | None = typer.Option(None, help="Label at most this many structures in this run."),
+    order: str = typer.Option(
+        "dataset", help="dataset (its own order) or fewest-defects (low-density structures first)."
+    ),
 ) -> None:
     """Label a dataset with the oracle; resumable (finished results are never repeated or lost)."""
     from rich.console import Console
@@ -177,6 +180,7 @@ def label(
             threads_per_worker=threads_per_worker,
             limit=limit,
             progress=progress,
+            order=order,
         )
     console.print(
         f"{report.computed} computed, {report.failed} failed, {report.already_done} already done, "

@@ -112,6 +112,9 @@ def evaluate(
     model: Path = typer.Argument(..., help="Model directory (from hts surrogate train)."),
     data: Path = typer.Option(..., help="Dataset folder in the 2DMD layout."),
     all_rows: bool = typer.Option(False, "--all", help="Evaluate every row, not only the model's held-out rows."),
+    low_density: bool = typer.Option(
+        False, "--low-density", help="Only structures with at most 3 defects (2DMD's low-density part)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     plots: Path | None = typer.Option(None, help="Write parity and calibration plots (PNG) into this folder."),
     threads: int = typer.Option(1, help="Prediction threads."),
@@ -126,6 +129,13 @@ def evaluate(
     m.check_host(ds.host)
     rows = None if all_rows else held_out_rows(m, ds)
     scope = "all rows" if rows is None else f"the model's held-out rows ({len(rows)})"
+    if low_density:
+        import numpy as np
+
+        from surrogate.training import LOW_DENSITY_MAX_DEFECTS, low_density_rows
+
+        rows = low_density_rows(ds, np.arange(len(ds)) if rows is None else rows)
+        scope += f", low-density (<= {LOW_DENSITY_MAX_DEFECTS} defects: {len(rows)})"
     ev = do_eval(m, ds, rows, thread_count=threads, scope=scope)
     if plots is not None:
         from surrogate.plots import calibration_plot, parity_plots
@@ -189,6 +199,9 @@ def compare(
     if as_json:
         typer.echo(json.dumps(jsonable(record)))
         return
-    wide = table.pivot(index="target", columns="features", values=["mae", "rmse", "r2", "r2_25th", "coverage_90"])
-    wide.columns = [f"{col[0]}:{col[1]}" for col in wide.columns]
-    _print_table(wide.reset_index(), f"featurisers on one {split} split of {data} (seed {seed})")
+    for part in table["part"].unique():
+        wide = table[table["part"] == part].pivot(
+            index="target", columns="features", values=["n", "mae", "rmse", "r2", "r2_25th", "coverage_90"]
+        )
+        wide.columns = [f"{col[0]}:{col[1]}" for col in wide.columns]
+        _print_table(wide.reset_index(), f"featurisers on one {split} split of {data} (seed {seed}), {part} test rows")

@@ -119,3 +119,24 @@ def test_settings_mismatch_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="Label a fresh copy"):
         label_dataset(root)
+
+
+@pytest.mark.slow
+def test_fewest_defects_first(tmp_path):
+    root = tmp_path / "d"
+    _dataset(root, 1)  # one structure per concentration (5 to 12 defects in 4x4)
+    ds = read_2dmd(root)
+    counts = {i: c.n_defects for i, c in zip(ds.ids, ds.configs, strict=True)}
+    report = label_dataset(root, n_workers=1, limit=2, order="fewest-defects")
+    assert report.computed == 2
+    labelled = sorted(counts[i] for i in read_shards(root))
+    assert labelled == sorted(counts.values())[:2]
+
+
+def test_unknown_order_refused(tmp_path):
+    root = tmp_path / "d"
+    _dataset(root, 1)
+    from hts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown labelling order 'random'"):
+        label_dataset(root, order="random")

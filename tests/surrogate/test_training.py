@@ -63,6 +63,7 @@ def test_compare_uses_one_split(dataset: SyntheticDataset) -> None:
     params = {"iterations": 30, "depth": 4, "learning_rate": 0.2}
     table, results = compare(small, ("sparse", "slices"), ["homo_lumo_gap"], seed=1, params=params, thread_count=1)
     assert set(table["features"]) == {"sparse", "slices"}
+    assert set(table["part"]) == {"all"}  # 5-12 defects each: no low-density part to report
     assert np.array_equal(results["sparse"].test_rows, results["slices"].test_rows)
     assert results["slices"].model.featuriser.text_features == ["slices"]
     for name in ("sparse", "slices"):
@@ -81,3 +82,17 @@ def test_split_none_trains_on_every_row(dataset: SyntheticDataset) -> None:
     assert res.model.meta["test_metrics"] is None and res.model.meta["split"]["test_ids"] == []
     assert "in-sample" in res.evaluation.scope and res.model.meta["train_metrics"]["homo_lumo_gap"]["n"] == 40
     assert held_out_rows(res.model, small) is None  # `hts surrogate eval` then evaluates every row
+
+
+def test_low_density_rows_count_defects(host4) -> None:  # type: ignore[no-untyped-def]
+    host = host4
+    from types import SimpleNamespace
+
+    from hts.defects import ConfigBatch, DefectConfiguration
+    from surrogate.training import low_density_rows
+
+    cfgs = [DefectConfiguration.from_mapping(host, dict.fromkeys(range(k), "VAC")) for k in (1, 5, 3, 2, 4)]
+    ds = SimpleNamespace(batch=lambda: ConfigBatch.from_configs(cfgs))
+    assert low_density_rows(ds, np.arange(5)).tolist() == [0, 2, 3]  # type: ignore[arg-type]
+    assert low_density_rows(ds, np.array([1, 3, 4])).tolist() == [3]  # type: ignore[arg-type]
+    assert low_density_rows(ds, np.arange(5), max_defects=4).tolist() == [0, 2, 3, 4]  # type: ignore[arg-type]
