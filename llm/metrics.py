@@ -88,8 +88,9 @@ def conditioning_metrics(
     configs: Sequence[DefectConfiguration | None],
     targets: Sequence[Mapping[str, float]],
     predict: PredictFn,
-) -> dict[str, dict[str, float]]:
-    """Per requested property: R2, RMSE, R2_25th, RMSE_25th of predicted vs requested, valid samples only."""
+) -> dict[str, dict[str, Any]]:
+    """Per requested property: R2, RMSE, R2_25th, RMSE_25th of predicted vs requested, valid samples only,
+    and ``by_request``: the mean and spread of the predictions for each distinct requested value."""
     if len(configs) != len(targets):
         raise ValueError("configs and targets differ in length")
     rows = [i for i, c in enumerate(configs) if c is not None]
@@ -99,7 +100,7 @@ def conditioning_metrics(
     # The surrogate may predict more than a prompt can request (formation_energy_per_site, ...).
     known = {alias for spec in PROPERTIES.values() for alias in (spec.name, *spec.aliases)}
     preds = {canonical_property(k): np.asarray(v, dtype=float) for k, v in preds.items() if k in known}
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     props = sorted({canonical_property(k) for i in rows for k in targets[i]})
     for prop in props:
         if prop not in preds:
@@ -117,6 +118,16 @@ def conditioning_metrics(
         r2, rmse = r2_rmse(y, p)
         r2q, rmseq = r2_rmse_25th(y, p)
         out[prop] = {"n": float(y.size), "r2": r2, "rmse": rmse, "r2_25th": r2q, "rmse_25th": rmseq}
+        # the response curve: what the samples of each requested value came out as
+        out[prop]["by_request"] = [
+            {
+                "requested": float(v),
+                "n": int((y == v).sum()),
+                "mean": float(p[y == v].mean()),
+                "std": float(p[y == v].std()),
+            }
+            for v in np.unique(y)
+        ]
     return out
 
 

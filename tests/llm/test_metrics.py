@@ -56,3 +56,16 @@ def test_conditioning_ignores_predictions_no_prompt_can_request(host):
 
     out = conditioning_metrics(cfgs, targets, predict)
     assert list(out) == ["homo_lumo_gap"] and out["homo_lumo_gap"]["r2"] == pytest.approx(1.0)
+
+
+def test_response_curve_per_requested_value(host):
+    cfgs = configs(host, 3, 4)
+    targets = [{"homo_lumo_gap": 0.5}, {"homo_lumo_gap": 0.5}, {"homo_lumo_gap": 1.5}, {"homo_lumo_gap": 1.5}]
+
+    def predict(cs):
+        return {"homo_lumo_gap": np.array([0.4, 0.6, 1.0, 1.2])}
+
+    curve = conditioning_metrics(cfgs, targets, predict)["homo_lumo_gap"]["by_request"]
+    assert [c["requested"] for c in curve] == [0.5, 1.5] and [c["n"] for c in curve] == [2, 2]
+    assert [c["mean"] for c in curve] == pytest.approx([0.5, 1.1])
+    assert [c["std"] for c in curve] == pytest.approx([0.1, 0.1])
