@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -209,6 +210,14 @@ def save_adapter(model: Any, tokenizer: Any, directory: str | Path, manifest: Mo
     return save_model(model, tokenizer, directory, manifest)
 
 
+def quiet_transformers() -> None:
+    """No weight-loading progress bars or INFO/WARNING logs from transformers (our own logs say what loads)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def load_with_adapter(
     base: str | Path,
     adapter: str | Path | None = None,
@@ -243,7 +252,9 @@ def load_with_adapter(
         encoding=encoding,
         host_key=host_key,
     )
-    model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
+    with warnings.catch_warnings():  # peft calls a transformers method deprecated in favour of another
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
     if merge:
         model = model.merge_and_unload()
     model.to(device)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -126,7 +127,15 @@ def quiet_ax() -> None:
     verbose (``hts -v run``): its routine warnings ("only 1 of 2 trials could be generated" while
     Sobol hands over to BoTorch, falling back to Sobol when a model fit fails) are about Ax's own
     bookkeeping, and the trial table records what each trial ran with anyway."""
-    level = logging.DEBUG if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.ERROR
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    if not verbose and "ax" not in sys.modules:  # importing Ax logs at INFO through its own handlers
+        previous = logging.root.manager.disable
+        logging.disable(logging.INFO)
+        try:
+            import ax  # noqa: F401
+        finally:
+            logging.disable(previous)
+    level = logging.DEBUG if verbose else logging.ERROR
     for name in list(logging.root.manager.loggerDict):
         if name == "ax" or name.startswith("ax."):
             logging.getLogger(name).setLevel(level)
@@ -144,9 +153,9 @@ def optimiser_warnings() -> Iterator[None]:
 
 def new_ax_client(knobs: list[Knob], seed: int, n_init: int) -> Any:
     """An Ax ``Client`` over ``knobs`` maximising the trial score (Sobol start, then BoTorch)."""
+    quiet_ax()
     from ax import Client, RangeParameterConfig
 
-    quiet_ax()
     client = Client(random_seed=seed)
     client.configure_experiment(
         parameters=[
@@ -162,10 +171,10 @@ def new_ax_client(knobs: list[Knob], seed: int, n_init: int) -> Any:
 
 def restore_ax_client(snapshot: str) -> Any:
     """Rebuild the Ax client from a stored snapshot; trials left running are marked abandoned."""
+    quiet_ax()
     from ax import Client
     from ax.core.trial_status import TrialStatus
 
-    quiet_ax()
     client = Client._from_json_snapshot(json.loads(snapshot))
     for idx, trial in client._experiment.trials.items():
         if trial.status in (TrialStatus.RUNNING, TrialStatus.CANDIDATE, TrialStatus.STAGED):

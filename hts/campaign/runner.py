@@ -68,7 +68,9 @@ def make_proposer(campaign: Campaign, host: Host, base: Path | None = None) -> P
         generator = VLLMGenerator(str(base_model), str(adapter) if adapter else None, encoding=g.encoding, host=host)
     else:
         from llm.generation import TransformersGenerator
+        from llm.model import quiet_transformers
 
+        quiet_transformers()
         generator = TransformersGenerator.from_pretrained(
             str(base_model),
             str(adapter) if adapter else None,

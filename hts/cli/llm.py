@@ -83,10 +83,9 @@ def _threads(n: int | None) -> None:
 
 
 def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
+    from llm.model import quiet_transformers
 
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    quiet_transformers()
 
 
 @app.command()
