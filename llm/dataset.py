@@ -153,6 +153,17 @@ def build_examples(
     return out
 
 
+def property_ranges(examples: Iterable[InstructionExample]) -> dict[str, list[float]]:
+    """``{property: [min, max]}`` over the values the examples' prompts condition on."""
+    lo: dict[str, float] = {}
+    hi: dict[str, float] = {}
+    for ex in examples:
+        for p, v in ex.targets.items():
+            lo[p] = min(lo.get(p, v), v)
+            hi[p] = max(hi.get(p, v), v)
+    return {p: [float(lo[p]), float(hi[p])] for p in sorted(lo)}
+
+
 def write_jsonl(examples: Iterable[InstructionExample], path: str | Path) -> int:
     """Write examples (atomically); returns the count."""
     path = Path(path)

@@ -227,8 +227,10 @@ class TransformersGenerator:
         self._trie: Any = None
         self._constraints: dict[tuple[str, int | None, int, bytes | None], Any] = {}
         self.last_stats: dict[str, float] = {}
-        # Properties the model was trained to condition on (None: not recorded, any may be prompted).
+        # Properties the model was trained to condition on (None: not recorded, any may be prompted),
+        # and their value ranges in training (None: not recorded).
         self.properties: list[str] | None = None
+        self.property_ranges: dict[str, tuple[float, float]] | None = None
 
     @classmethod
     def from_pretrained(
@@ -258,6 +260,8 @@ class TransformersGenerator:
         gen = cls(model, tok, encoding, batch_size=batch_size, device=device)
         if adapter_dir is not None and manifest is not None and manifest.properties:
             gen.properties = list(manifest.properties)
+        if adapter_dir is not None and manifest is not None and manifest.property_ranges:
+            gen.property_ranges = {p: (float(r[0]), float(r[1])) for p, r in manifest.property_ranges.items()}
         return gen
 
     def constraint(

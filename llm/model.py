@@ -47,6 +47,8 @@ class ModelManifest:
     versions: dict[str, str] = field(default_factory=dict)
     # Properties the training prompts conditioned on (adapters); empty: not recorded (any may be tried).
     properties: list[str] = field(default_factory=list)
+    # The range of each property's values in the training prompts (adapters): what may sensibly be asked.
+    property_ranges: dict[str, list[float]] = field(default_factory=dict)
     format: int = 1
 
     def save(self, directory: str | Path) -> Path:

@@ -16,7 +16,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -373,11 +373,13 @@ def finetune(
     device: str = "cpu",
     dtype: str | None = None,
     properties: Sequence[str] = (),
+    property_ranges: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """LoRA-tune the base model in ``base_dir`` on instruction pairs (loss on answers); saves the adapter.
 
     ``properties``: those the prompts condition on, recorded in the adapter's manifest so that
-    campaigns write only these into prompts.
+    campaigns write only these into prompts; ``property_ranges``: their value ranges in training,
+    recorded too (campaigns search prompt values inside them).
     """
     from llm.model import ModelManifest, add_lora, load_base, save_adapter, versions
     from llm.tokenizer import tokenizer_fingerprint
@@ -413,6 +415,7 @@ def finetune(
         },
         versions=versions(),
         properties=list(properties),
+        property_ranges={p: [float(v) for v in r] for p, r in (property_ranges or {}).items()},
     )
     save_adapter(model, tok, out_dir, manifest)
     return result

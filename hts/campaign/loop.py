@@ -76,9 +76,13 @@ def knob_space(
     """The generator's knobs tuned by ``llm-bo``.
 
     - ``prompt_<property>`` for every target a prompt can carry (:func:`prompt_targets`): the value
-      written into the prompt, from a range around
-      the target window (clipped to the surrogate's training range where known) — the model may hit
-      the window best when asked for something slightly different;
+      written into the prompt, from a range around the target window (clipped to the range the
+      generator was trained on, ``label_ranges``, where known) — the model may hit the window best
+      when asked for something slightly different;
+    - ``prompt_<property>`` also for every property the generator was trained on that is *not* a
+      target, over its whole trained range (when ``prompt_properties`` and ``label_ranges`` say): a
+      gap-conditioned generator can then be steered towards a HOMO/LUMO window through the gap it is
+      asked for;
     - ``temperature`` in [0.4, 1.6];
     - ``max_defects`` between the campaign's bounds (the defect budget of the grammar);
     - ``rule_<defect type>`` in {0, 1} for each defect type the campaign allows, when it allows more
@@ -99,6 +103,13 @@ def knob_space(
             if a >= b:  # the window lies outside the data: search the data range
                 a, b = dlo, dhi
         knobs.append(Knob(f"prompt_{name}", float(a), float(b)))
+    if prompt_properties is not None and label_ranges:
+        from llm.properties import PROPERTIES
+
+        for name in sorted(set(prompt_properties) & set(PROPERTIES) & set(label_ranges)):
+            lo_r, hi_r = label_ranges[name]
+            if name not in campaign.targets and hi_r > lo_r:
+                knobs.append(Knob(f"prompt_{name}", float(lo_r), float(hi_r)))
     knobs.append(Knob("temperature", 0.4, 1.6))
     k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
     if k_max > k_min:
@@ -217,8 +228,10 @@ def run_loop(
     archive = store.known_hashes()
     n_trials = len(store.trials_frame()) if store.last_trial() else 0
     evaluations = store.n_evaluations()
-    # What the proposer can put into a prompt (an adapter records what it was trained on).
+    # What the proposer can put into a prompt (an adapter records what it was trained on, and the ranges).
     prompt_properties = getattr(proposer, "prompt_properties", None)
+    if label_ranges is None:
+        label_ranges = getattr(proposer, "prompt_ranges", None)
     ax = None
     if campaign.strategy == "llm-bo":
         snap = store.latest_ax_snapshot()

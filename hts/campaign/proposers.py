@@ -107,8 +107,10 @@ class LLMProposer:
         self.host = host
         self.campaign = campaign
         self.generator = generator
-        # What the generator was trained to condition on (None: not recorded; the template's properties).
+        # What the generator was trained to condition on (None: not recorded; the template's properties),
+        # and the value ranges it saw (None: not recorded).
         self.prompt_properties: list[str] | None = getattr(generator, "properties", None)
+        self.prompt_ranges: dict[str, tuple[float, float]] | None = getattr(generator, "property_ranges", None)
         self.k_min = max(1, campaign.defects.min_defects)
         self.k_max = max(self.k_min, max_defects(host, campaign))
         self.allowed = allowed_codes(host, campaign)

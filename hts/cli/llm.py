@@ -327,7 +327,7 @@ def finetune(
     from rich.console import Console
 
     from hts.errors import InputDataError
-    from llm.dataset import read_jsonl
+    from llm.dataset import property_ranges, read_jsonl
     from llm.train import finetune as run_finetune
 
     _threads(threads)
@@ -358,6 +358,7 @@ def finetune(
         device=device,
         dtype=dtype,
         properties=sorted({p for e in train for p in e.targets}),
+        property_ranges=property_ranges(train),
     )
     Console().print(
         f"adapter -> {out}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))

@@ -96,6 +96,12 @@ def test_llm_cli_end_to_end(tmp_path, host):
     assert trained_on and ModelManifest.load(adapter).properties == trained_on  # what prompts carried
     gen = TransformersGenerator.from_pretrained(str(model), str(adapter), encoding="sparse")
     assert gen.properties == trained_on
+    # and the range of each property's values in the training prompts
+    train_ex = read_jsonl(tmp_path / "inst" / "train.jsonl")
+    assert gen.property_ranges is not None and set(gen.property_ranges) == set(trained_on)
+    for p, (lo, hi) in gen.property_ranges.items():
+        values = [e.targets[p] for e in train_ex if p in e.targets]
+        assert (lo, hi) == (min(values), max(values))
     samples = tmp_path / "s.jsonl"
     _invoke(
         runner,

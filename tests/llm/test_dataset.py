@@ -94,3 +94,15 @@ def test_from_2dmd_folder(host, tmp_path):
     ex = build_examples(ds, "sparse", n_augment=1, val_fraction=0.0)
     assert {e.structure_id for e in ex} == set(ids)
     assert all(not e.targets for e in ex)  # unlabelled dataset
+
+
+def test_property_ranges():
+    from llm.dataset import InstructionExample, property_ranges
+
+    ex = [
+        InstructionExample("a", "a", "train", "sparse", "h", 0, {"homo_lumo_gap": 1.0, "homo": -5.5}),
+        InstructionExample("b", "b", "train", "sparse", "h", 0, {"homo_lumo_gap": 0.2}),
+        InstructionExample("c", "c", "train", "sparse", "h", 0, {}),
+    ]
+    assert property_ranges(ex) == {"homo": [-5.5, -5.5], "homo_lumo_gap": [0.2, 1.0]}
+    assert property_ranges([]) == {}

@@ -76,3 +76,29 @@ def test_rule_knobs_narrow_what_the_decoder_may_use():
     calls = len(gen.allowed)
     prop = proposer.propose({**knobs, "rule_vac_S": 0, "rule_S_to_Se": 0}, 8, rng)
     assert len(gen.allowed) == calls and prop.n_generated == 0 and len(prop.batch) == 0
+
+
+def test_generator_ranges_clip_and_add_prompt_knobs():
+    """A gap-conditioned generator steers a HOMO/LUMO campaign through the gap it is asked for."""
+    host = get_host("MoS2", (4, 4, 1))
+    window = parse_campaign(
+        CAMPAIGN.replace("  homo_lumo_gap: {value: 1.0, tolerance: 0.1}\n", "").replace(
+            "  formation_energy: {range: [0.0, 5.0]}\n", ""
+        )
+    )
+    assert list(window.targets) == ["normalized_homo"]
+    ranges = {"homo_lumo_gap": (0.1, 1.8), "homo": (-6.0, -5.0)}
+    knobs = {k.name: k for k in knob_space(window, host, ranges, prompt_properties=["homo_lumo_gap"])}
+    assert (knobs["prompt_homo_lumo_gap"].low, knobs["prompt_homo_lumo_gap"].high) == (0.1, 1.8)
+    assert "prompt_homo" not in knobs  # not trained on
+    assert "prompt_homo_lumo_gap" not in fixed_knobs(window, host, ["homo_lumo_gap"])  # llm-fixed: targets only
+    # without recorded ranges: no such knob (nothing says what may be asked)
+    assert "prompt_homo_lumo_gap" not in {k.name for k in knob_space(window, host, None, ["homo_lumo_gap"])}
+    # a target's own prompt range is clipped to what the generator saw
+    c = parse_campaign(CAMPAIGN)
+    gap = next(
+        k
+        for k in knob_space(c, host, {"homo_lumo_gap": (0.95, 1.8)}, ["homo_lumo_gap"])
+        if k.name == "prompt_homo_lumo_gap"
+    )
+    assert gap.low == 0.95 and gap.high == 1.6
