@@ -10,7 +10,9 @@ Run (after the embedded defaults are built, see README):
         --campaigns campaigns/mos2_midgap.yaml campaigns/mos2_homo_lumo_window.yaml \
                     campaigns/mos2_formation_energy.yaml
 Prints a table and writes benchmarks/results/strategies.json. ``--merge A.json B.json`` combines the
-runs of earlier invocations (with or without new ones) into one table.
+runs of earlier invocations (with or without new ones) into one table; a new run replaces a merged
+one of the same campaign, strategy and seed (``--strategies llm-bo --merge old.json`` re-runs only
+llm-bo).
 """
 
 from __future__ import annotations
@@ -126,9 +128,16 @@ def main() -> None:
             for strat in args.strategies:
                 r = run_one(cf, strat, seed, args.iterations, args.samples)
                 print(json.dumps(r), flush=True)
+                # a new run replaces a merged one of the same campaign, strategy and seed
+                rows = [x for x in rows if (x["campaign"], x["strategy"], x["seed"]) != (r["campaign"], strat, seed)]
                 rows.append(r)
-    summary = summarise(rows, args.strategies)
-    print_table(summary, args.strategies)
+    order = ["random", "llm-fixed", "llm-bo"]
+    strategies = sorted(
+        {*args.strategies, *(r["strategy"] for r in rows)},
+        key=lambda s: (s not in order, order.index(s) if s in order else 0, s),
+    )
+    summary = summarise(rows, strategies)
+    print_table(summary, strategies)
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.platform(), "runs": rows, "summary": summary}, indent=2))
 
