@@ -55,7 +55,7 @@ def main() -> None:
     k_max = max_defects(host, camp)
     rng = np.random.default_rng(args.seed)
 
-    def hits(draw_counts) -> float:
+    def hits(draw_counts) -> tuple[float, dict[str, float]]:
         configs = []
         for _ in range(args.samples):
             defects: dict[int, str] = {}
@@ -67,24 +67,27 @@ def main() -> None:
             if defects and len(defects) <= k_max:
                 configs.append(DefectConfiguration.from_mapping(host, defects))
         if not configs:
-            return 0.0
+            return 0.0, {}
         batch = ConfigBatch.from_configs(configs)
         pred = model.predict(batch)
         d, _ = distances(pred.mean, list(pred.targets), camp.targets)
         hashes = canonical_hashes(canonicalize(batch))
-        return 1000.0 * len({h for h, x in zip(hashes, d, strict=True) if x == 0}) / args.samples
+        medians = {
+            t: round(float(np.median(pred.mean[:, j])), 2) for j, t in enumerate(pred.targets) if t in camp.targets
+        }
+        return 1000.0 * len({h for h, x in zip(hashes, d, strict=True) if x == 0}) / args.samples, medians
 
     rows = []
     if args.mode == "exact":
         for comp in (c for c in EXACT if set(c) <= set(rules)):
-            rows.append((hits(lambda c=comp: c), comp))
+            rows.append((*hits(lambda c=comp: c), comp))
     else:
         for caps in itertools.product([0, 1, 2, k_max], repeat=len(rules)):
             if any(caps):
                 cap = dict(zip(rules, caps, strict=True))
-                rows.append((hits(lambda c=cap: {r: int(rng.integers(0, v + 1)) for r, v in c.items()}), cap))
-    for h, setting in sorted(rows, key=lambda r: -r[0])[:8]:
-        print(f"{h:6.1f}  {setting}")
+                rows.append((*hits(lambda c=cap: {r: int(rng.integers(0, v + 1)) for r, v in c.items()}), cap))
+    for h, medians, setting in sorted(rows, key=lambda r: -r[0])[:8]:
+        print(f"{h:6.1f}  {setting}  median predicted {medians}")
 
 
 if __name__ == "__main__":
