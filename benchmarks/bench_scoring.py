@@ -7,7 +7,7 @@ Usage::
     .venv/bin/python benchmarks/bench_scoring.py --n 100000 --workers 2 --out bench_scoring.json
 
 Without ``--model`` it fits the default surrogate (7 targets, 1000 trees of depth 6,
-RMSEWithUncertainty + posterior sampling) on synthetic labels of random 8x8 MoS2 configurations, so
+RMSE + posterior sampling) on synthetic labels of random 8x8 MoS2 configurations, so
 the tree ensembles have the size of a real model. Configurations to score are random valid ones at
 low density (1-3 defects), high density (2.5-12.5 % of sites, up to 24 defects) and a 50/50 mix.
 Prints a table and writes JSON. CatBoost runs with ``thread_count=1``; Dask workers have one thread.

@@ -14,7 +14,7 @@ if [ "$FORCE" = 1 ]; then rm -rf models/surrogate-mos2-sparse models/llm-base mo
 
 $HTS data merge "$DATA"
 if [ ! -f models/surrogate-mos2-sparse/model.json ]; then
-  $HTS surrogate train --data "$DATA" --features sparse --split random --seed 0 --iterations 400 --out models/surrogate-mos2-sparse
+  $HTS surrogate train --data "$DATA" --features sparse --split random --seed 0 --iterations 1000 --out models/surrogate-mos2-sparse
 fi
 $HTS llm pretrain --data "$DATA" --random 20000 --host MoS2 --preset tiny --steps 800 --batch-size 32 --lr 2e-3 \
   --out models/llm-base

@@ -28,6 +28,7 @@ def test_sparse_values_by_hand(mos2: Host) -> None:
     assert v["n_defects"] == 3
     assert v["concentration"] == pytest.approx(3 / 192)
     assert (v["count[Mo->W]"], v["count[vac_S]"], v["count[vac_Mo]"], v["count[S->Se]"]) == (1, 2, 0, 0)
+    assert (v["n_vacancies"], v["n_substitutions"]) == (2, 1)
     assert v["d0[Mo->W|vac_S]"] == pytest.approx(d_mos) and v["d1[Mo->W|vac_S]"] == pytest.approx(d_mos)
     assert v["d0[vac_S|vac_S]"] == pytest.approx(d_ss) and v["d1[vac_S|vac_S]"] == far
     assert v["d0[vac_Mo|vac_Mo]"] == far

@@ -160,3 +160,35 @@ def test_calibration_widens_overconfident_intervals(trained, dataset: SyntheticD
         thread_count=1,
     )
     assert uncalibrated.calibration == {} and uncalibrated.std_scale("homo_lumo_gap") == 1.0
+
+
+def test_mean_only_loss_data_mode_is_a_calibrated_constant(dataset: SyntheticDataset) -> None:
+    """The default loss (RMSE) has no data variance: ``data`` mode gives one calibrated width per
+    target, and without calibration it is refused rather than made up."""
+    batch = dataset.batch()
+    labels = dataset.table[FIT_TARGETS]
+    calibrated = SurrogateModel.fit(SparseFeaturiser(), batch, labels, FIT_TARGETS, params=SMALL_PARAMS, thread_count=1)
+    assert calibrated.params["loss_function"] == "RMSE"
+    data = calibrated.predict(batch, uncertainty="data")
+    for j, t in enumerate(FIT_TARGETS):
+        assert np.unique(data.std[:, j]).size == 1 and data.std[0, j] > 0, t
+    total = calibrated.predict(batch, uncertainty="total")
+    assert (total.data_std == 0).all() and (total.knowledge_std > 0).all()
+    np.testing.assert_allclose(total.mean, data.mean, rtol=0.2, atol=0.2)  # ensemble mean vs full model
+    raw = SurrogateModel.fit(
+        SparseFeaturiser(), batch, labels, FIT_TARGETS, params=SMALL_PARAMS, thread_count=1, calibrate=False
+    )
+    with pytest.raises(ModelError, match="no data variance"):
+        raw.predict(batch, uncertainty="data")
+    assert (raw.predict(batch).std > 0).all()
+
+
+def test_variance_head_loss_still_selectable(dataset: SyntheticDataset) -> None:
+    batch = dataset.batch()
+    params = {**SMALL_PARAMS, "loss_function": "RMSEWithUncertainty"}
+    m = SurrogateModel.fit(
+        SparseFeaturiser(), batch, dataset.table[FIT_TARGETS], FIT_TARGETS, params=params, thread_count=1
+    )
+    data = m.predict(batch, uncertainty="data")
+    assert np.unique(data.std[:, 0]).size > 1  # a per-row data variance
+    assert (m.predict(batch).data_std > 0).all()
