@@ -23,7 +23,7 @@ vocabulary costs microseconds per step (memoised). vLLM uses the equivalent regu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,8 +144,12 @@ class SequentialAutomaton(_Budget):
             if ch in _LETTERS and any(s.startswith(grown) for s in syms):
                 return (1, i, count, grown)
             if partial in syms and self.literals[i + 1][0] == ch:
-                return self._norm(i + 1, count + (partial != self.pristine[i]), 1)
+                return self._norm(i + 1, self._tally(count, i, partial), 1)
         return None
+
+    def _tally(self, count: int, i: int, symbol: str) -> int:
+        """The defect tally after site ``i`` took ``symbol``."""
+        return count + (symbol != self.pristine[i])
 
 
 class SparseAutomaton(_Budget):
@@ -177,6 +181,20 @@ class SparseAutomaton(_Budget):
     def is_final(self, state: State) -> bool:
         return state[0] == 7
 
+    # The defect tally of a state is a count here and the remaining quotas in the composition
+    # automaton; these hooks are what the two differ in.
+    def _can_close(self, count: Any) -> bool:
+        return bool(count >= self.min_defects)
+
+    def _site_symbols(self, site: int, count: Any) -> tuple[str, ...]:
+        return self.new_species[site]  # type: ignore[no-any-return]
+
+    def _tally(self, count: Any, site: int, symbol: str) -> Any:
+        return count + 1
+
+    def _start_tally(self) -> Any:
+        return 0
+
     def _site_range_ok(self, prev: int, count: int, lo: int, hi: int) -> bool:
         """Is some site in [lo, hi] a valid next defect after ``prev`` with ``count`` so far?"""
         if count >= self.max_defects:
@@ -200,14 +218,14 @@ class SparseAutomaton(_Budget):
             prev, count = state[1], state[2]
             digits = state[3] if phase == 3 else ""
             out = [d for d in "0123456789" if self._prefix_ok(prev, count, digits + d)]
-            if phase == 2 and count >= self.min_defects:
+            if phase == 2 and self._can_close(count):
                 out.append("<")
             return out
         if phase == 4:
             return (":",)
         if phase == 5:
             _, site, count, partial = state
-            syms = self.new_species[site]
+            syms = self._site_symbols(site, count)
             chars = {s[len(partial)] for s in syms if len(s) > len(partial) and s.startswith(partial)}
             if partial in syms:
                 chars.add(" ")
@@ -222,13 +240,13 @@ class SparseAutomaton(_Budget):
             k = state[1]
             if SPARSE_OPEN[k] != ch:
                 return None
-            return (0, k + 1) if k + 1 < len(SPARSE_OPEN) else (1, -1, 0)
+            return (0, k + 1) if k + 1 < len(SPARSE_OPEN) else (1, -1, self._start_tally())
         if phase == 1:
             return (2, state[1], state[2]) if ch == " " else None
         if phase in (2, 3):
             prev, count = state[1], state[2]
             if phase == 2 and ch == "<":
-                return (6, 1) if count >= self.min_defects else None
+                return (6, 1) if self._can_close(count) else None
             if not ch.isdigit() or not ch.isascii():
                 return None
             digits = (state[3] if phase == 3 else "") + ch
@@ -239,12 +257,12 @@ class SparseAutomaton(_Budget):
             return (5, state[1], state[2], "") if ch == ":" else None
         if phase == 5:
             _, site, count, partial = state
-            syms = self.new_species[site]
+            syms = self._site_symbols(site, count)
             grown = partial + ch
             if ch in _LETTERS and any(s.startswith(grown) for s in syms):
                 return (5, site, count, grown)
             if ch == " " and partial in syms:
-                return (2, site, count + 1)
+                return (2, site, self._tally(count, site, partial))
             return None
         if phase == 6:
             k = state[1]
@@ -252,6 +270,148 @@ class SparseAutomaton(_Budget):
                 return None
             return (6, k + 1) if k + 1 < len(SPARSE_CLOSE) else (7,)
         return None
+
+
+def composition_counts(host: Host, composition: Mapping[str, int]) -> tuple[int, ...]:
+    """Exact defect counts per rule of ``host`` (in the host's rule order) from ``{rule name: count}``;
+    rules not named get 0. :class:`ConfigError` for unknown rules, negative or non-integer counts, or
+    an empty composition."""
+    names = [r.name for r in host.rules]
+    unknown = [k for k in composition if k not in names]
+    if unknown:
+        raise ConfigError(
+            f"composition names defect type(s) {', '.join(map(repr, unknown))} that {host.key} does not have; "
+            f"its types are {', '.join(names)}"
+        )
+    out = []
+    for name in names:
+        v = composition.get(name, 0)
+        if isinstance(v, bool) or not float(v).is_integer() or int(v) < 0:
+            raise ConfigError(f"composition count of {name!r} must be a whole number >= 0, got {v!r}")
+        out.append(int(v))
+    if sum(out) < 1:
+        raise ConfigError(f"a composition needs at least one defect, got {dict(composition)!r}")
+    return tuple(out)
+
+
+class _Quotas:
+    """Exact defect counts per type (a composition): which symbols keep the rest attainable.
+
+    The tally of a state is the tuple of counts still to place. A site may take a defect of type
+    ``t`` when ``t`` has quota left and, afterwards, every element's remaining quota fits into that
+    element's sites further on. Because every site of an element accepts every allowed type of that
+    element (checked), that condition is exact (Hall's theorem): the decoder never walks into a
+    dead end, and every answer has the composition.
+    """
+
+    def _init_quotas(self, host: Host, allowed: np.ndarray, quotas: Sequence[int]) -> None:
+        if len(quotas) != len(host.rules):
+            raise ConfigError(f"a composition of {host.key} has {len(host.rules)} counts, got {len(quotas)}")
+        self.quotas = tuple(int(q) for q in quotas)
+        elements = list(dict.fromkeys(r.element for r in host.rules))
+        self.rule_group = [elements.index(r.element) for r in host.rules]
+        self.rule_code = [host.code_of(r.new_species) for r in host.rules]
+        self.rule_species = [r.new_species for r in host.rules]
+        n = host.n_sites
+        self.site_group = np.full(n, -1, dtype=int)
+        for g, el in enumerate(elements):
+            self.site_group[host.site_species_array == el] = g
+        for t, q in enumerate(self.quotas):
+            if q == 0:
+                continue
+            sites = host.site_species_array == host.rules[t].element
+            ok = allowed[sites, self.rule_code[t]]
+            if not ok.any():
+                raise ConfigError(f"the composition asks for {q} x {host.rules[t].name}, which is not allowed here")
+            if not ok.all():
+                raise ConfigError(
+                    f"a composition needs {host.rules[t].name} allowed on every {host.rules[t].element} site"
+                )
+        # group_suffix[g][s] = sites of group g in [s, n)
+        self.group_suffix = [
+            np.concatenate([np.cumsum((self.site_group == g)[::-1])[::-1], [0]]).astype(int)
+            for g in range(len(elements))
+        ]
+        self._sym_cache: dict[tuple[int, tuple[int, ...]], tuple[str, ...]] = {}
+        if not self._fits(self.quotas, -1):
+            per_el = {el: int((host.site_species_array == el).sum()) for el in elements}
+            raise ConfigError(
+                f"the composition {dict(zip([r.name for r in host.rules], self.quotas, strict=True))} asks for "
+                f"more defects of an element than {host.key} has sites ({per_el})"
+            )
+
+    def _fits(self, rem: tuple[int, ...], after: int) -> bool:
+        """Do the remaining quotas fit into the sites after ``after``?"""
+        need = [0] * len(self.group_suffix)
+        for t, q in enumerate(rem):
+            need[self.rule_group[t]] += q
+        return all(need[g] <= self.group_suffix[g][after + 1] for g in range(len(need)))
+
+    def _defect_symbols(self, site: int, rem: tuple[int, ...]) -> tuple[str, ...]:
+        """New species ``site`` may take with quotas ``rem`` left (cached)."""
+        key = (site, rem)
+        hit = self._sym_cache.get(key)
+        if hit is None:
+            g = int(self.site_group[site])
+            out = []
+            for t, q in enumerate(rem):
+                if q > 0 and self.rule_group[t] == g:
+                    nxt = (*rem[:t], q - 1, *rem[t + 1 :])
+                    if self._fits(nxt, site):
+                        out.append(self.rule_species[t])
+            hit = self._sym_cache[key] = tuple(out)
+        return hit
+
+    def _minus(self, rem: tuple[int, ...], site: int, symbol: str) -> tuple[int, ...]:
+        g = int(self.site_group[site])
+        for t, q in enumerate(rem):
+            if self.rule_group[t] == g and self.rule_species[t] == symbol:
+                return (*rem[:t], q - 1, *rem[t + 1 :])
+        raise ConfigError(f"site {site} cannot take {symbol!r} under this composition")  # not reached
+
+
+class SparseCompositionAutomaton(_Quotas, SparseAutomaton):
+    """``sparse`` answers with exactly ``quotas[t]`` defects of each type ``t`` (sites increasing)."""
+
+    def __init__(self, host: Host, quotas: Sequence[int], allowed: np.ndarray | None = None) -> None:
+        total = int(sum(quotas))
+        SparseAutomaton.__init__(self, host, total, total, allowed)
+        self._init_quotas(host, self.allowed, quotas)
+
+    def _start_tally(self) -> Any:
+        return self.quotas
+
+    def _can_close(self, count: Any) -> bool:
+        return not any(count)
+
+    def _site_symbols(self, site: int, count: Any) -> tuple[str, ...]:
+        return self._defect_symbols(site, count)
+
+    def _tally(self, count: Any, site: int, symbol: str) -> Any:
+        return self._minus(count, site, symbol)
+
+    def _site_range_ok(self, prev: int, count: Any, lo: int, hi: int) -> bool:
+        a, b = max(lo, prev + 1), min(hi, self.n - 1)
+        return any(self._defect_symbols(s, count) for s in range(a, b + 1))
+
+
+class SequentialCompositionAutomaton(_Quotas, SequentialAutomaton):
+    """``cif`` / ``sites`` answers with exactly ``quotas[t]`` defects of each type ``t``."""
+
+    def __init__(self, host: Host, encoding: str, quotas: Sequence[int], allowed: np.ndarray | None = None) -> None:
+        total = int(sum(quotas))
+        SequentialAutomaton.__init__(self, host, encoding, total, total, allowed)
+        self._init_quotas(host, self.allowed, quotas)
+
+    def start(self) -> State:
+        return self._norm(0, self.quotas, 0)  # type: ignore[arg-type]
+
+    def _symbols(self, i: int, count: Any) -> tuple[str, ...]:
+        keep = (self.pristine[i],) if self._fits(count, i) else ()
+        return keep + self._defect_symbols(i, count)
+
+    def _tally(self, count: Any, i: int, symbol: str) -> Any:
+        return count if symbol == self.pristine[i] else self._minus(count, i, symbol)
 
 
 Automaton = SequentialAutomaton | SparseAutomaton
@@ -263,10 +423,17 @@ def make_automaton(
     max_defects: int | None = None,
     min_defects: int = 0,
     allowed: np.ndarray | None = None,
+    composition: Sequence[int] | None = None,
 ) -> Automaton:
     """The automaton of valid ``encoding`` answers for ``host`` within the defect budget; ``allowed``
-    narrows the host's rules per (site, species) (a campaign allowing only some defect types)."""
+    narrows the host's rules per (site, species) (a campaign allowing only some defect types).
+    ``composition`` (one count per host rule, :func:`composition_counts`) asks for exactly that
+    many defects of each type instead of a budget (``max_defects``/``min_defects`` are ignored)."""
     check_encoding(encoding)
+    if composition is not None:
+        if encoding == "sparse":
+            return SparseCompositionAutomaton(host, composition, allowed)
+        return SequentialCompositionAutomaton(host, encoding, composition, allowed)
     if encoding == "sparse":
         return SparseAutomaton(host, max_defects, min_defects, allowed)
     return SequentialAutomaton(host, encoding, max_defects, min_defects, allowed)

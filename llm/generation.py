@@ -45,6 +45,8 @@ class GenerationRequest:
     constrained: bool = True
     seed: int | None = None
     allowed: np.ndarray | None = None  # (n_sites, n_codes) bool: narrower rules than the host's
+    # Exact defect counts per type ({rule name: count}); replaces the max/min budget when given.
+    composition: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -58,6 +60,29 @@ class GenerationRequest:
             from llm.encodings import check_allowed
 
             object.__setattr__(self, "allowed", check_allowed(self.host, self.allowed).copy())
+        if self.composition is not None:
+            from llm.constraints import composition_counts
+            from llm.encodings import check_allowed
+
+            counts = composition_counts(self.host, self.composition)
+            total = sum(counts)
+            # Types with no count are switched off, so that a back end without per-type counting
+            # (vLLM's regular expression) still cannot use them; the budget is the total.
+            allowed = check_allowed(self.host, self.allowed).copy()
+            for rule, c in zip(self.host.rules, counts, strict=True):
+                if c == 0:
+                    allowed[self.host.site_species_array == rule.element, self.host.code_of(rule.new_species)] = False
+            object.__setattr__(self, "composition", dict(zip([r.name for r in self.host.rules], counts, strict=True)))
+            object.__setattr__(self, "allowed", allowed)
+            object.__setattr__(self, "max_defects", total)
+            object.__setattr__(self, "min_defects", total)
+
+    @property
+    def quotas(self) -> tuple[int, ...] | None:
+        """The composition as counts in the host's rule order (``None``: a budget, not a composition)."""
+        if self.composition is None:
+            return None
+        return tuple(int(self.composition.get(r.name, 0)) for r in self.host.rules)
 
     def prompt(self, encoding: str) -> str:
         return build_prompt(self.host, self.targets, encoding)
@@ -98,12 +123,36 @@ class Generator(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]: ...
 
 
-def parse_result(index: int, text: str, host: Host, encoding: str, n_tokens: int) -> GenerationResult:
-    """A result from generated text: parsed, or carrying the parser's message."""
+def parse_result(
+    index: int,
+    text: str,
+    host: Host,
+    encoding: str,
+    n_tokens: int,
+    composition: Mapping[str, int] | None = None,
+) -> GenerationResult:
+    """A result from generated text: parsed, or carrying the parser's message. With a
+    ``composition`` (the request's), an answer with other counts per defect type is invalid too."""
     try:
-        return GenerationResult(index, text, parse_answer(text, host, encoding), None, n_tokens)
+        config = parse_answer(text, host, encoding)
     except GenerationError as exc:
         return GenerationResult(index, text, None, str(exc), n_tokens)
+    if composition is not None:
+        got = type_counts(config)
+        want = {k: int(v) for k, v in composition.items() if v}
+        if got != want:
+            return GenerationResult(index, text, None, f"composition {got} is not the requested {want}", n_tokens)
+    return GenerationResult(index, text, config, None, n_tokens)
+
+
+def type_counts(config: DefectConfiguration) -> dict[str, int]:
+    """Defects per type (rule name) of a configuration, types that occur only."""
+    out: dict[str, int] = {}
+    for site, species in config.defects:
+        rule = config.host.rule_for(site, species)
+        name = rule.name if rule is not None else f"{config.host.site_species[site]}->{species}"
+        out[name] = out.get(name, 0) + 1
+    return out
 
 
 def max_answer_tokens(tokenizer: Any, host: Host, encoding: str, max_defects: int | None) -> int:
@@ -225,7 +274,7 @@ class TransformersGenerator:
         self.batch_size = int(batch_size)
         self.device = device or str(next(model.parameters()).device)
         self._trie: Any = None
-        self._constraints: dict[tuple[str, int | None, int, bytes | None], Any] = {}
+        self._constraints: dict[tuple[str, int | None, int, bytes | None, tuple[int, ...] | None], Any] = {}
         self.last_stats: dict[str, float] = {}
         # Properties the model was trained to condition on (None: not recorded, any may be prompted),
         # and their value ranges in training (None: not recorded).
@@ -265,19 +314,25 @@ class TransformersGenerator:
         return gen
 
     def constraint(
-        self, host: Host, max_defects: int | None, min_defects: int, allowed: np.ndarray | None = None
+        self,
+        host: Host,
+        max_defects: int | None,
+        min_defects: int,
+        allowed: np.ndarray | None = None,
+        composition: tuple[int, ...] | None = None,
     ) -> Any:
-        """The (cached) token constraint for a host, budget and optional narrower rules."""
+        """The (cached) token constraint for a host, budget (or exact composition) and optional
+        narrower rules."""
         from llm.constraints import TokenConstraint, TokenTrie, make_automaton
         from llm.tokenizer import token_strings
 
         mask_key = None if allowed is None else np.packbits(np.asarray(allowed, dtype=bool)).tobytes()
-        key = (host.key, max_defects, min_defects, mask_key)
+        key = (host.key, max_defects, min_defects, mask_key, composition)
         tc = self._constraints.get(key)
         if tc is None:
             if self._trie is None:
                 self._trie = TokenTrie(token_strings(self.tokenizer))
-            automaton = make_automaton(host, self.encoding, max_defects, min_defects, allowed)
+            automaton = make_automaton(host, self.encoding, max_defects, min_defects, allowed, composition)
             tc = self._constraints[key] = TokenConstraint(
                 automaton, self._trie, self.tokenizer.eos_token_id, canonical_forbidden(self.tokenizer)
             )
@@ -303,7 +358,7 @@ class TransformersGenerator:
             ids = prompt_ids(self.tokenizer, req.prompt(self.encoding))
             if req.constrained:  # every token has >= 1 character: the automaton ends the answer in time
                 limit = max_answer_chars(req.host, self.encoding, req.max_defects)
-                tc = self.constraint(req.host, req.max_defects, req.min_defects, req.allowed)
+                tc = self.constraint(req.host, req.max_defects, req.min_defects, req.allowed, req.quotas)
             else:  # free sampling: 25 % above the longest canonical answer
                 limit = int(max_answer_tokens(self.tokenizer, req.host, self.encoding, req.max_defects) * 1.25) + 4
                 tc = None
@@ -315,8 +370,9 @@ class TransformersGenerator:
                 chunk = rows[lo : lo + self.batch_size]
                 texts, counts = self._sample(chunk, temperature, top_p)
                 for row, text, nt in zip(chunk, texts, counts, strict=True):
+                    req = requests[row.request]
                     by_row[(row.request, row.k)] = parse_result(
-                        row.request, text, requests[row.request].host, self.encoding, nt
+                        row.request, text, req.host, self.encoding, nt, req.composition
                     )
         out = [by_row[key] for key in sorted(by_row)]
         dt = time.perf_counter() - t0

@@ -10,6 +10,10 @@ automata of :mod:`llm.constraints`:
 - ``sparse``: format, each site's allowed species and the budget (``{min,max}`` repetition) are
   exact; strictly increasing sites (no site changed twice) is not expressible as a regex of
   reasonable size, so a sample naming a site twice fails to parse and counts as invalid.
+- an exact composition (defects per type, :attr:`GenerationRequest.composition`): the regex gets the
+  total as its budget and only the types with a count; counts per type are not regular over sorted
+  sites either, so a sample with other counts is marked invalid after generation (the transformers
+  back end's automaton enforces them exactly).
 
 Everything up to :class:`VLLMGenerator` is plain Python returning dicts, tested without vllm.
 """
@@ -260,5 +264,5 @@ class VLLMGenerator:
         out: list[GenerationResult] = []
         for ri, (req, res) in enumerate(zip(requests, outputs, strict=True)):
             for comp in res.outputs:
-                out.append(parse_result(ri, comp.text, req.host, self.encoding, len(comp.token_ids)))
+                out.append(parse_result(ri, comp.text, req.host, self.encoding, len(comp.token_ids), req.composition))
         return out

@@ -16,6 +16,7 @@ A campaign file looks like (see ``campaigns/`` for complete examples and README 
     budget: {iterations: 20, trials_per_iteration: 2, samples_per_trial: 64,
              max_evaluations: 5000, wall_clock_hours: 10}
     generator: {base_model: default, adapter: default, backend: transformers, encoding: sparse}
+    bo: {defect_knobs: switches}   # switches | composition (llm-bo only)
     surrogate: {model: default}
     dask: {enabled: true, scheduler: null, workers: 2}
     oracle: {enabled: false, top_k: 5, every: 0}
@@ -151,6 +152,17 @@ class TLSSection(_Section):
         )
 
 
+class BOSection(_Section):
+    """How ``llm-bo`` parametrises the defects of a trial (see :func:`hts.campaign.loop.knob_space`).
+
+    ``switches``: a defect budget plus an on/off switch per defect type; the generator decides how
+    many of each. ``composition``: an exact count per defect type (their sum within the campaign's
+    bounds); the generator decides where they go.
+    """
+
+    defect_knobs: Literal["switches", "composition"] = "switches"
+
+
 class DaskSection(_Section):
     enabled: bool = True  # false: score in-process (no cluster)
     scheduler: str | None = None  # None: a LocalCluster of `workers` processes
@@ -174,6 +186,7 @@ class Campaign(_Section):
     strategy: Literal["llm-bo", "llm-fixed", "random"] = "llm-bo"
     budget: BudgetSection = BudgetSection()
     generator: GeneratorSection = GeneratorSection()
+    bo: BOSection = BOSection()
     surrogate: SurrogateSection = SurrogateSection()
     dask: DaskSection = DaskSection()
     oracle: OracleSection = OracleSection()

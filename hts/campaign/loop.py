@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from hts.campaign.config import Campaign
 from hts.campaign.objective import distances, trial_score
-from hts.campaign.proposers import Proposer, campaign_rules, max_defects, rule_knob
+from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
 from hts.defects import ConfigBatch
@@ -90,6 +90,12 @@ def knob_space(
       Which kinds of defect to combine is the first thing a defect engineer decides; the generator's
       grammar makes it a hard switch, the same for both back ends (the vLLM back end gets the
       narrowed rules in its regular expression).
+
+    With ``bo.defect_knobs: composition`` the last two are replaced by ``n_<defect type>`` in
+    [0, max defects] for each allowed type: the exact number of defects of that type (their sum
+    within the campaign's bounds, :func:`knob_constraints`). The decoder then places exactly that
+    composition (:class:`llm.constraints.SparseCompositionAutomaton`): BO chooses *what* to put in
+    the cell, the model *where*.
     """
     knobs = []
     for name in prompt_targets(campaign, prompt_properties):
@@ -112,12 +118,25 @@ def knob_space(
                 knobs.append(Knob(f"prompt_{name}", float(lo_r), float(hi_r)))
     knobs.append(Knob("temperature", 0.4, 1.6))
     k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
+    rules = campaign_rules(host, campaign)
+    if campaign.bo.defect_knobs == "composition":
+        knobs.extend(Knob(count_knob(r), 0, k_max, "int") for r in rules)
+        return knobs
     if k_max > k_min:
         knobs.append(Knob("max_defects", k_min, k_max, "int"))
-    rules = campaign_rules(host, campaign)
     if len(rules) > 1:
         knobs.extend(Knob(rule_knob(r), 0, 1, "int") for r in rules)
     return knobs
+
+
+def knob_constraints(campaign: Campaign, host: Host) -> list[str]:
+    """Ax parameter constraints of the knob space: with ``bo.defect_knobs: composition``, the counts
+    per type add up to a number within the campaign's defect bounds."""
+    if campaign.bo.defect_knobs != "composition":
+        return []
+    total = " + ".join(count_knob(r) for r in campaign_rules(host, campaign))
+    k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
+    return [f"{total} <= {k_max}", f"{total} >= {k_min}"]
 
 
 def fixed_knobs(campaign: Campaign, host: Host, prompt_properties: Collection[str] | None = None) -> dict[str, Any]:
@@ -162,8 +181,9 @@ def optimiser_warnings() -> Iterator[None]:
         yield
 
 
-def new_ax_client(knobs: list[Knob], seed: int, n_init: int) -> Any:
-    """An Ax ``Client`` over ``knobs`` maximising the trial score (Sobol start, then BoTorch)."""
+def new_ax_client(knobs: list[Knob], seed: int, n_init: int, constraints: Sequence[str] = ()) -> Any:
+    """An Ax ``Client`` over ``knobs`` (with linear ``constraints`` between them, Ax's string form)
+    maximising the trial score (Sobol start, then BoTorch)."""
     quiet_ax()
     from ax import Client, RangeParameterConfig
 
@@ -173,6 +193,7 @@ def new_ax_client(knobs: list[Knob], seed: int, n_init: int) -> Any:
             RangeParameterConfig(name=k.name, parameter_type=k.kind, bounds=(k.low, k.high))  # type: ignore[arg-type]
             for k in knobs
         ],
+        parameter_constraints=list(constraints) or None,
         name="hts-campaign",
     )
     client.configure_optimization(objective=OBJECTIVE)
@@ -240,7 +261,9 @@ def run_loop(
                 ax = restore_ax_client(snap)
             else:
                 space = knob_space(campaign, host, label_ranges, prompt_properties)
-                ax = new_ax_client(space, campaign.seed, n_init=max(2, q * 2))
+                ax = new_ax_client(
+                    space, campaign.seed, n_init=max(2, q * 2), constraints=knob_constraints(campaign, host)
+                )
     fixed = fixed_knobs(campaign, host, prompt_properties)
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     stopped = "budget"

@@ -48,6 +48,17 @@ def rule_knob(rule_name: str) -> str:
     return "rule_" + rule_name.replace("->", "_to_")
 
 
+def count_knob(rule_name: str) -> str:
+    """The knob that sets the number of defects of one type: ``n_vac_S``, ``n_S_to_Se``."""
+    return "n_" + rule_name.replace("->", "_to_")
+
+
+def knob_composition(host: Host, knobs: Mapping[str, Any]) -> dict[str, int] | None:
+    """``{rule name: count}`` from a trial's ``n_*`` knobs (``None`` when it has none)."""
+    out = {r.name: round(float(knobs[count_knob(r.name)])) for r in host.rules if count_knob(r.name) in knobs}
+    return out or None
+
+
 def campaign_rules(host: Host, campaign: Campaign) -> list[str]:
     """Names of the host's rules the campaign allows, in the host's order."""
     names = set(campaign.defects.allowed or [r.name for r in host.rules])
@@ -120,6 +131,10 @@ class LLMProposer:
 
         prompt_targets = {k.removeprefix("prompt_"): float(v) for k, v in knobs.items() if k.startswith("prompt_")}
         allowed = knob_allowed(self.host, self.allowed, knobs)
+        composition = knob_composition(self.host, knobs)
+        if composition is not None and not (self.k_min <= sum(composition.values()) <= self.k_max):
+            # Ax keeps the counts' sum within the bounds; a hand-made setting outside draws nothing.
+            return Proposal(_empty_batch(self.host), 0, {"no_rules": 1.0})
         if not allowed.any():  # every defect type switched off: nothing to generate, nothing spent
             return Proposal(_empty_batch(self.host), 0, {"no_rules": 1.0})
         req = GenerationRequest(
@@ -132,6 +147,7 @@ class LLMProposer:
             min_defects=self.k_min,
             seed=int(rng.integers(2**31 - 1)),
             allowed=allowed,  # the decoder enforces the campaign's (and the knobs') subset of the rules
+            composition=composition,  # exact counts per type (bo.defect_knobs: composition)
         )
         results = self.generator.generate([req])
         configs = [r.config for r in results if r.config is not None]

@@ -121,3 +121,64 @@ def test_canonical_walks_match_the_encoder_token_count(tok, host, encoding):
             ids.append(t)
         cfg = parse_answer(tok.decode(ids), host, encoding)
         assert ids == encode_ids(tok, encode_answer(cfg, encoding))
+
+
+def _type_counts(cfg, h):  # type: ignore[no-untyped-def]
+    names = [r.name for r in h.rules]
+    out = dict.fromkeys(names, 0)
+    for site, species in cfg.defects:
+        rule = h.rule_for(site, species)
+        assert rule is not None
+        out[rule.name] += 1
+    return out
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("name", ["MoS2", "GaSe"])
+def test_composition_walks_always_have_the_composition(encoding, name):
+    """Exact counts per defect type: every random walk ends, parses, and has exactly the counts; a
+    budget automaton walked the same way does not (the check can fail)."""
+    from llm.constraints import composition_counts
+
+    h = get_host(name, (2, 2, 1) if encoding == "cif" else (3, 3, 1))
+    rules = [r.name for r in h.rules]
+    quotas = composition_counts(h, {rules[0]: 1, rules[1]: 2, rules[-1]: 1})
+    expected = {r: quotas[i] for i, r in enumerate(rules)}
+    exact = make_automaton(h, encoding, composition=quotas)
+    free = make_automaton(h, encoding, max_defects=sum(quotas), min_defects=1)
+    rng = np.random.default_rng(3)
+    misses = 0
+    for automaton in (exact, free):
+        for _ in range(20):
+            state, text = automaton.start(), ""
+            while not automaton.is_final(state):
+                chars = sorted(automaton.next_chars(state))
+                assert chars, (state, text)  # never a dead end
+                ch = chars[int(rng.integers(len(chars)))]
+                state = automaton.step(state, ch)
+                assert state is not None
+                text += ch
+            counts = _type_counts(parse_answer(text, h, encoding), h)
+            if automaton is exact:
+                assert counts == expected, text
+            else:
+                misses += counts != expected
+    assert misses > 0
+
+
+def test_composition_errors():
+    from llm.constraints import composition_counts
+
+    h = get_host("MoS2", (3, 3, 1))
+    with pytest.raises(ConfigError, match="does not have"):
+        composition_counts(h, {"vac_X": 1})
+    with pytest.raises(ConfigError, match="whole number"):
+        composition_counts(h, {"vac_S": -1})
+    with pytest.raises(ConfigError, match="at least one defect"):
+        composition_counts(h, {"vac_S": 0})
+    with pytest.raises(ConfigError):  # more Mo defects than the 9 Mo sites
+        make_automaton(h, "sparse", composition=composition_counts(h, {"vac_Mo": 5, "Mo->W": 5}))
+    no_w = h.allowed.copy()
+    no_w[:, h.code_of("W")] = False
+    with pytest.raises(ConfigError, match="not allowed"):
+        make_automaton(h, "sparse", allowed=no_w, composition=composition_counts(h, {"Mo->W": 1}))

@@ -81,6 +81,26 @@ def test_sampling_params_and_lora_kwargs(host, tok):
     assert inp["prompt_token_ids"][0] == tok.bos_token_id
 
 
+def test_composition_request_regex_and_result_check(host):
+    """An exact composition through vLLM: the regex gets the total and only the counted types, and
+    parsed answers with other counts per type are marked invalid afterwards."""
+    from llm.generation import parse_result
+
+    req = GenerationRequest(host, {}, n=4, composition={"vac_S": 1, "Mo->W": 2})
+    pattern = re.compile(sampling_params_kwargs(req, host, "sparse")["structured_outputs"]["regex"])
+    mo, s = host.sites_of("Mo"), host.sites_of("S")
+    w = len(str(host.n_sites - 1))
+    good = f"<defects> {mo[0]:0{w}d}:W {mo[1]:0{w}d}:W {s[0]:0{w}d}:VAC </defects>"
+    wrong_counts = f"<defects> {mo[0]:0{w}d}:W {s[0]:0{w}d}:VAC {s[1]:0{w}d}:VAC </defects>"
+    other_type = f"<defects> {mo[0]:0{w}d}:W {mo[1]:0{w}d}:W {s[0]:0{w}d}:Se </defects>"
+    too_few = f"<defects> {mo[0]:0{w}d}:W {s[0]:0{w}d}:VAC </defects>"
+    assert pattern.fullmatch(good) and pattern.fullmatch(wrong_counts)  # the regex cannot count per type
+    assert not pattern.fullmatch(other_type) and not pattern.fullmatch(too_few)
+    assert parse_result(0, good, host, "sparse", 0, req.composition).valid
+    bad = parse_result(0, wrong_counts, host, "sparse", 0, req.composition)
+    assert not bad.valid and "composition" in (bad.error or "")
+
+
 def _grammar_language(grammar: str, start: str) -> set[str]:
     """All strings of a small right-linear grammar written by budget_grammar."""
     rules = {}

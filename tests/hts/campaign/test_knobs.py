@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hts.campaign.config import parse_campaign
-from hts.campaign.loop import fixed_knobs, knob_space, prompt_targets
+from hts.campaign.loop import fixed_knobs, knob_constraints, knob_space, prompt_targets
 from hts.campaign.proposers import LLMProposer, allowed_codes
 from hts.hosts import get_host
 from llm.generation import GenerationResult
@@ -53,9 +53,11 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.allowed: list[np.ndarray] = []
+        self.requests: list = []
 
     def generate(self, requests):
         self.allowed.append(requests[0].allowed)
+        self.requests.append(requests[0])
         return [GenerationResult(0, "", None, "empty", 0)]
 
 
@@ -102,3 +104,38 @@ def test_generator_ranges_clip_and_add_prompt_knobs():
         if k.name == "prompt_homo_lumo_gap"
     )
     assert gap.low == 0.95 and gap.high == 1.6
+
+
+def test_composition_knobs_replace_budget_and_switches():
+    c = parse_campaign(CAMPAIGN + "bo: {defect_knobs: composition}\n")
+    host = get_host("MoS2", (4, 4, 1))
+    knobs = {k.name: k for k in knob_space(c, host, prompt_properties=["homo_lumo_gap"])}
+    counts = ["n_Mo_to_W", "n_S_to_Se", "n_vac_Mo", "n_vac_S"]
+    assert list(knobs) == ["prompt_homo_lumo_gap", "temperature", *counts]
+    assert all((knobs[n].low, knobs[n].high, knobs[n].kind) == (0, 6, "int") for n in counts)
+    total = " + ".join(counts)
+    assert knob_constraints(c, host) == [f"{total} <= 6", f"{total} >= 1"]
+    assert knob_constraints(parse_campaign(CAMPAIGN), host) == []  # switches: no constraint
+    # the proposer hands the exact composition to the generator; types with no count are off
+    gen = _Recorder()
+    proposer = LLMProposer(host, c, gen)
+    rng = np.random.default_rng(0)
+    proposer.propose({"temperature": 1.0, "n_Mo_to_W": 0, "n_S_to_Se": 2, "n_vac_Mo": 0, "n_vac_S": 1}, 8, rng)
+    req = gen.requests[-1]
+    assert req.composition == {"Mo->W": 0, "S->Se": 2, "vac_Mo": 0, "vac_S": 1}
+    assert (req.max_defects, req.min_defects) == (3, 3)
+    s_sites = host.sites_of("S")
+    expected = np.zeros_like(host.allowed)
+    expected[s_sites, host.code_of("VAC")] = expected[s_sites, host.code_of("Se")] = True
+    np.testing.assert_array_equal(req.allowed, expected)
+    # a setting outside the bounds (not from Ax) draws nothing and spends nothing
+    calls = len(gen.requests)
+    prop = proposer.propose({"temperature": 1.0, "n_vac_S": 0}, 8, rng)
+    assert len(gen.requests) == calls and prop.n_generated == 0
+    bad = CAMPAIGN + "bo: {defect_knobs: counts}\n"
+    import pytest
+
+    from hts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="bo.defect_knobs"):
+        parse_campaign(bad)

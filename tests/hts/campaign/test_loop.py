@@ -192,3 +192,54 @@ def test_llm_strategies_with_a_tiny_llama(tmp_path, tiny_surrogate, strategy):
     assert (trials["n_valid"] == trials["n_generated"]).all()
     assert all(e.get("no_rules") or e["valid_fraction"] == 1.0 for e in trials["extra"])
     assert summary.candidates > 0
+
+
+@pytest.mark.slow
+def test_llm_bo_composition_knobs_with_a_tiny_llama(tmp_path, tiny_surrogate):
+    """bo.defect_knobs: composition: Ax picks counts per type (sum within bounds), the constrained
+    decoder places exactly those; every stored candidate has its trial's composition."""
+    import torch
+
+    from hts.campaign.proposers import count_knob
+    from hts.campaign.store import parse_defects
+    from hts.defects import DefectConfiguration
+    from hts.hosts import get_host
+    from llm.generation import type_counts
+    from llm.model import ModelManifest, new_model, save_model, versions
+    from llm.tokenizer import build_tokenizer, tokenizer_fingerprint
+
+    torch.manual_seed(0)
+    tok = build_tokenizer()
+    base = save_model(
+        new_model(tok, "test", seed=0, max_positions=2048),
+        tok,
+        tmp_path / "llm",
+        ModelManifest(
+            kind="base",
+            tokenizer_fingerprint=tokenizer_fingerprint(tok),
+            encodings=["sparse"],
+            hosts=["MoS2-4x4x1"],
+            versions=versions(),
+        ),
+    )
+    extra = (
+        f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
+        "bo: {defect_knobs: composition}\n"
+    )
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=3, samples=8, extra=extra))
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 6 and summary.candidates > 0
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame().set_index("trial_id")
+    cands = res.store.candidates_frame()
+    res.close()
+    host = get_host("MoS2", (4, 4, 1))
+    for _, trial in trials.iterrows():
+        want = {r.name: round(trial["knobs"][count_knob(r.name)]) for r in host.rules}
+        assert 1 <= sum(want.values()) <= 8  # Ax kept the sum within the campaign's bounds
+        assert trial["n_valid"] == trial["n_generated"]
+    for _, cand in cands.iterrows():
+        trial = trials.loc[cand["trial_id"]]
+        want = {r.name: round(trial["knobs"][count_knob(r.name)]) for r in host.rules}
+        config = DefectConfiguration.from_mapping(host, parse_defects(cand["defects"]))
+        assert type_counts(config) == {k: v for k, v in want.items() if v}
