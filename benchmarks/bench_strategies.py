@@ -9,6 +9,7 @@ Run (after the embedded defaults are built, see README):
     .venv/bin/python benchmarks/bench_strategies.py --seeds 0 1 2 \
         --campaigns campaigns/mos2_midgap.yaml campaigns/mos2_homo_lumo_window.yaml \
                     campaigns/mos2_formation_energy.yaml
+A strategy ``llm-bo+composition`` (``+switches``) runs llm-bo with ``bo.defect_knobs`` set so.
 Prints a table and writes benchmarks/results/strategies.json. ``--merge A.json B.json`` combines the
 runs of earlier invocations (with or without new ones) into one table; a new run replaces a merged
 one of the same campaign, strategy and seed (``--strategies llm-bo --merge old.json`` re-runs only
@@ -34,7 +35,10 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
     from hts.campaign.runner import run_campaign
 
     data = yaml.safe_load(campaign_file.read_text())
-    data["strategy"] = strategy
+    base, _, variant = strategy.partition("+")  # "llm-bo+composition": llm-bo with bo.defect_knobs set
+    data["strategy"] = base
+    if variant:
+        data.setdefault("bo", {})["defect_knobs"] = variant
     data["seed"] = seed
     data.setdefault("dask", {})["enabled"] = False
     data.setdefault("oracle", {})["enabled"] = False

@@ -256,6 +256,12 @@ class ConstrainedLogitsProcessor:
         return scores + mask
 
 
+MAX_CACHED_CONSTRAINTS = 64
+"""Token constraints kept per generator (least recently used dropped): each holds its own memo of
+allowed tokens per state, and a long campaign asks for a new budget, rule mask or composition in
+almost every trial."""
+
+
 class TransformersGenerator:
     """Generation with a Hugging Face causal LM (CPU or GPU), batched, constrained or free."""
 
@@ -328,8 +334,12 @@ class TransformersGenerator:
 
         mask_key = None if allowed is None else np.packbits(np.asarray(allowed, dtype=bool)).tobytes()
         key = (host.key, max_defects, min_defects, mask_key, composition)
-        tc = self._constraints.get(key)
-        if tc is None:
+        tc = self._constraints.pop(key, None)
+        if tc is not None:
+            self._constraints[key] = tc  # most recently used last
+        else:
+            while len(self._constraints) >= MAX_CACHED_CONSTRAINTS:  # a campaign asks for many settings
+                self._constraints.pop(next(iter(self._constraints)))
             if self._trie is None:
                 self._trie = TokenTrie(token_strings(self.tokenizer))
             automaton = make_automaton(host, self.encoding, max_defects, min_defects, allowed, composition)

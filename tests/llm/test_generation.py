@@ -94,3 +94,27 @@ def test_narrower_rules_are_enforced(tiny_model, tok, host):
     wider[0, host.code_of("Se")] = True  # Mo site -> Se: not a rule of MoS2
     with pytest.raises(ConfigError, match="forbid"):
         GenerationRequest(host, allowed=wider)
+
+
+def test_composition_requests_generate_exactly_the_composition(tiny_model, tok, host):
+    """The tiny random Llama under a composition constraint: every sample parses and has exactly the
+    requested counts per type; unconstrained samples of the same model do not."""
+    from llm.generation import type_counts
+
+    gen = TransformersGenerator(tiny_model, tok, "sparse", batch_size=8)
+    want = {"vac_S": 2, "Mo->W": 1}
+    res = generate_for_targets(gen, host, {"homo_lumo_gap": 1.0}, n=8, composition=want, seed=0)
+    assert all(r.valid for r in res) and all(type_counts(r.config) == want for r in res)  # type: ignore[arg-type]
+    free = generate_for_targets(gen, host, {}, n=8, composition=want, seed=0, constrained=False)
+    assert not all(r.valid for r in free)
+
+
+def test_constraint_cache_is_bounded(tiny_model, tok, host):
+    from llm.generation import MAX_CACHED_CONSTRAINTS
+
+    gen = TransformersGenerator(tiny_model, tok, "sparse")
+    for k in range(1, 40):
+        for lo in (0, 1):
+            gen.constraint(host, k, lo)
+    assert len(gen._constraints) == MAX_CACHED_CONSTRAINTS
+    assert gen.constraint(host, 39, 1) is gen.constraint(host, 39, 1)  # the recent ones stay cached
