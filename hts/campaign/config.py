@@ -16,7 +16,7 @@ A campaign file looks like (see ``campaigns/`` for complete examples and README 
     budget: {iterations: 20, trials_per_iteration: 2, samples_per_trial: 64,
              max_evaluations: 5000, wall_clock_hours: 10}
     generator: {base_model: default, adapter: default, backend: transformers, encoding: sparse}
-    bo: {defect_knobs: switches}   # switches | composition (llm-bo only)
+    bo: {defect_knobs: composition}   # composition | switches (llm-bo only)
     surrogate: {model: default}
     dask: {enabled: true, scheduler: null, workers: 2}
     oracle: {enabled: false, top_k: 5, every: 0}
@@ -156,11 +156,12 @@ class BOSection(_Section):
     """How ``llm-bo`` parametrises the defects of a trial (see :func:`hts.campaign.loop.knob_space`).
 
     ``switches``: a defect budget plus an on/off switch per defect type; the generator decides how
-    many of each. ``composition``: an exact count per defect type (their sum within the campaign's
-    bounds); the generator decides where they go.
+    many of each. ``composition`` (default): an exact count per defect type (their sum within the
+    campaign's bounds); the generator decides where they go. Measured on the three example campaigns
+    (BENCHMARKS.md, strategy benchmark) composition found more hits on two of them.
     """
 
-    defect_knobs: Literal["switches", "composition"] = "switches"
+    defect_knobs: Literal["switches", "composition"] = "composition"
 
 
 class DaskSection(_Section):

@@ -120,6 +120,8 @@ def knob_space(
     k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
     rules = campaign_rules(host, campaign)
     if campaign.bo.defect_knobs == "composition":
+        if len(rules) == 1:  # the one count is the defect budget: bounds instead of constraints
+            return [*knobs, Knob(count_knob(rules[0]), k_min, k_max, "int")]
         knobs.extend(Knob(count_knob(r), 0, k_max, "int") for r in rules)
         return knobs
     if k_max > k_min:
@@ -132,9 +134,10 @@ def knob_space(
 def knob_constraints(campaign: Campaign, host: Host) -> list[str]:
     """Ax parameter constraints of the knob space: with ``bo.defect_knobs: composition``, the counts
     per type add up to a number within the campaign's defect bounds."""
-    if campaign.bo.defect_knobs != "composition":
+    rules = campaign_rules(host, campaign)
+    if campaign.bo.defect_knobs != "composition" or len(rules) < 2:
         return []
-    total = " + ".join(count_knob(r) for r in campaign_rules(host, campaign))
+    total = " + ".join(count_knob(r) for r in rules)
     k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
     return [f"{total} <= {k_max}", f"{total} >= {k_min}"]
 

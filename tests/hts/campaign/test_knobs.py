@@ -30,8 +30,11 @@ def test_prompt_targets_skip_what_no_prompt_can_say():
     assert prompt_targets(c, ()) == []  # the random proposer: no prompt
 
 
+SWITCHES = CAMPAIGN + "bo: {defect_knobs: switches}\n"
+
+
 def test_knobs_follow_the_generator():
-    c, host = parse_campaign(CAMPAIGN), get_host("MoS2", (4, 4, 1))
+    c, host = parse_campaign(SWITCHES), get_host("MoS2", (4, 4, 1))
     names = [k.name for k in knob_space(c, host, prompt_properties=["homo_lumo_gap", "homo"])]
     rules = ["rule_Mo_to_W", "rule_S_to_Se", "rule_vac_Mo", "rule_vac_S"]
     assert names == ["prompt_homo_lumo_gap", "temperature", "max_defects", *rules]
@@ -41,9 +44,14 @@ def test_knobs_follow_the_generator():
 
 
 def test_one_allowed_rule_gets_no_switch():
-    c = parse_campaign(CAMPAIGN.replace("defects: {", "defects: {allowed: [vac_S], "))
+    c = parse_campaign(SWITCHES.replace("defects: {", "defects: {allowed: [vac_S], "))
     names = [k.name for k in knob_space(c, get_host("MoS2", (4, 4, 1)), prompt_properties=[])]
     assert not any(n.startswith("rule_") for n in names)
+    # composition: the one type's count is still a knob (it is the defect budget)
+    c = parse_campaign(CAMPAIGN.replace("defects: {", "defects: {allowed: [vac_S], "))
+    knobs = knob_space(c, get_host("MoS2", (4, 4, 1)), prompt_properties=[])
+    assert [(k.name, k.low, k.high) for k in knobs][1:] == [("n_vac_S", 1, 6)]
+    assert knob_constraints(c, get_host("MoS2", (4, 4, 1))) == []
 
 
 class _Recorder:
@@ -107,7 +115,8 @@ def test_generator_ranges_clip_and_add_prompt_knobs():
 
 
 def test_composition_knobs_replace_budget_and_switches():
-    c = parse_campaign(CAMPAIGN + "bo: {defect_knobs: composition}\n")
+    c = parse_campaign(CAMPAIGN)  # composition is the default
+    assert c.bo.defect_knobs == "composition"
     host = get_host("MoS2", (4, 4, 1))
     knobs = {k.name: k for k in knob_space(c, host, prompt_properties=["homo_lumo_gap"])}
     counts = ["n_Mo_to_W", "n_S_to_Se", "n_vac_Mo", "n_vac_S"]
@@ -115,7 +124,7 @@ def test_composition_knobs_replace_budget_and_switches():
     assert all((knobs[n].low, knobs[n].high, knobs[n].kind) == (0, 6, "int") for n in counts)
     total = " + ".join(counts)
     assert knob_constraints(c, host) == [f"{total} <= 6", f"{total} >= 1"]
-    assert knob_constraints(parse_campaign(CAMPAIGN), host) == []  # switches: no constraint
+    assert knob_constraints(parse_campaign(SWITCHES), host) == []  # switches: no constraint
     # the proposer hands the exact composition to the generator; types with no count are off
     gen = _Recorder()
     proposer = LLMProposer(host, c, gen)
