@@ -7,8 +7,8 @@ after the trial, in one transaction. A crash or SIGKILL loses at most the trial 
 ``--resume`` the Ax client is rebuilt from the last snapshot, trials it had handed out but never
 completed are marked abandoned, and the loop continues; no stored candidate is repeated.
 
-Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature, defect budget and which defect
-types to use), ``llm-fixed``
+Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature and the defects' make-up: an
+exact count per defect type, or a budget with on/off switches per type), ``llm-fixed``
 (the study: the LLM prompted with the target centres, temperature 1, no BO) and ``random``.
 """
 

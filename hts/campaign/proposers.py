@@ -3,8 +3,8 @@
 - :class:`RandomProposer` — the ``random`` baseline: uniform random configurations under the
   campaign's rules (allowed defect types, defect count bounds, maximum concentration), no LLM.
 - :class:`LLMProposer` — the ``llm-fixed`` and ``llm-bo`` strategies: prompts the generator with
-  property values and sampling settings taken from the knobs, and lets it use only the defect types
-  the ``rule_*`` knobs leave switched on.
+  property values and sampling settings taken from the knobs, and has it place exactly the
+  composition of the ``n_*`` knobs, or use only the defect types the ``rule_*`` knobs leave on.
 """
 
 from __future__ import annotations
