@@ -162,6 +162,7 @@ class BOSection(_Section):
     """
 
     defect_knobs: Literal["switches", "composition"] = "composition"
+    initial_trials: int | None = Field(None, ge=1)  # Sobol trials before BoTorch [2 x trials_per_iteration]
 
 
 class DaskSection(_Section):

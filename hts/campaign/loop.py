@@ -265,7 +265,10 @@ def run_loop(
             else:
                 space = knob_space(campaign, host, label_ranges, prompt_properties)
                 ax = new_ax_client(
-                    space, campaign.seed, n_init=max(2, q * 2), constraints=knob_constraints(campaign, host)
+                    space,
+                    campaign.seed,
+                    n_init=campaign.bo.initial_trials or max(2, q * 2),
+                    constraints=knob_constraints(campaign, host),
                 )
     fixed = fixed_knobs(campaign, host, prompt_properties)
     next_id = (store.last_trial() or (-1, 0))[0] + 1
