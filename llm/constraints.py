@@ -286,7 +286,11 @@ def composition_counts(host: Host, composition: Mapping[str, int]) -> tuple[int,
     out = []
     for name in names:
         v = composition.get(name, 0)
-        if isinstance(v, bool) or not float(v).is_integer() or int(v) < 0:
+        try:
+            whole = not isinstance(v, bool) and float(v).is_integer() and int(v) >= 0
+        except (TypeError, ValueError):
+            whole = False
+        if not whole:
             raise ConfigError(f"composition count of {name!r} must be a whole number >= 0, got {v!r}")
         out.append(int(v))
     if sum(out) < 1:

@@ -174,6 +174,8 @@ def test_composition_errors():
         composition_counts(h, {"vac_X": 1})
     with pytest.raises(ConfigError, match="whole number"):
         composition_counts(h, {"vac_S": -1})
+    with pytest.raises(ConfigError, match="whole number"):
+        composition_counts(h, {"vac_S": "two"})  # type: ignore[dict-item]
     with pytest.raises(ConfigError, match="at least one defect"):
         composition_counts(h, {"vac_S": 0})
     with pytest.raises(ConfigError):  # more Mo defects than the 9 Mo sites
