@@ -56,22 +56,19 @@ class GenerationRequest:
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         object.__setattr__(self, "targets", normalize_targets(self.targets))
-        if self.allowed is not None:
-            from llm.encodings import check_allowed
+        from llm.encodings import check_allowed
 
+        if self.allowed is not None:
             object.__setattr__(self, "allowed", check_allowed(self.host, self.allowed).copy())
         if self.composition is not None:
             from llm.constraints import composition_counts
-            from llm.encodings import check_allowed
 
             counts = composition_counts(self.host, self.composition)
             total = sum(counts)
             # Types with no count are switched off, so that a back end without per-type counting
             # (vLLM's regular expression) still cannot use them; the budget is the total.
-            allowed = check_allowed(self.host, self.allowed).copy()
-            for rule, c in zip(self.host.rules, counts, strict=True):
-                if c == 0:
-                    allowed[self.host.site_species_array == rule.element, self.host.code_of(rule.new_species)] = False
+            unused = [r for r, c in enumerate(counts) if c == 0]
+            allowed = check_allowed(self.host, self.allowed) & ~np.isin(self.host.rule_index, unused)
             object.__setattr__(self, "composition", dict(zip([r.name for r in self.host.rules], counts, strict=True)))
             object.__setattr__(self, "allowed", allowed)
             object.__setattr__(self, "max_defects", total)

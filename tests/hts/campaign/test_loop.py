@@ -16,6 +16,29 @@ from hts.errors import ConfigError
 from tests.hts.campaign.conftest import campaign_text
 
 
+def _tiny_llama(tmp_path: Path) -> Path:
+    """A random 2-layer Llama with the project tokenizer, saved as a base model for 4x4 MoS2."""
+    import torch
+
+    from llm.model import ModelManifest, new_model, save_model, versions
+    from llm.tokenizer import build_tokenizer, tokenizer_fingerprint
+
+    torch.manual_seed(0)
+    tok = build_tokenizer()
+    return save_model(
+        new_model(tok, "test", seed=0, max_positions=2048),
+        tok,
+        tmp_path / "llm",
+        ModelManifest(
+            kind="base",
+            tokenizer_fingerprint=tokenizer_fingerprint(tok),
+            encodings=["sparse"],
+            hosts=["MoS2-4x4x1"],
+            versions=versions(),
+        ),
+    )
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "c.yaml"
     p.write_text(text)
@@ -156,26 +179,7 @@ def test_oracle_verifies_top_candidates(tmp_path, tiny_surrogate):
 @pytest.mark.parametrize("strategy", ["llm-bo", "llm-fixed"])
 def test_llm_strategies_with_a_tiny_llama(tmp_path, tiny_surrogate, strategy):
     """The LLM paths: (Ax knobs | fixed target prompts) -> constrained sampling from a 2-layer Llama -> scores."""
-    import torch
-
-    from llm.model import ModelManifest, new_model, save_model, versions
-    from llm.tokenizer import build_tokenizer, tokenizer_fingerprint
-
-    torch.manual_seed(0)
-    tok = build_tokenizer()
-    model = new_model(tok, "test", seed=0, max_positions=2048)
-    base = save_model(
-        model,
-        tok,
-        tmp_path / "llm",
-        ModelManifest(
-            kind="base",
-            tokenizer_fingerprint=tokenizer_fingerprint(tok),
-            encodings=["sparse"],
-            hosts=["MoS2-4x4x1"],
-            versions=versions(),
-        ),
-    )
+    base = _tiny_llama(tmp_path)
     extra = f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy=strategy, iterations=2, samples=16, extra=extra))
     summary, out = run_campaign(path, out=tmp_path / "run")
@@ -198,30 +202,13 @@ def test_llm_strategies_with_a_tiny_llama(tmp_path, tiny_surrogate, strategy):
 def test_llm_bo_composition_knobs_with_a_tiny_llama(tmp_path, tiny_surrogate):
     """bo.defect_knobs: composition: Ax picks counts per type (sum within bounds), the constrained
     decoder places exactly those; every stored candidate has its trial's composition."""
-    import torch
-
     from hts.campaign.proposers import count_knob
     from hts.campaign.store import parse_defects
     from hts.defects import DefectConfiguration
     from hts.hosts import get_host
     from llm.generation import type_counts
-    from llm.model import ModelManifest, new_model, save_model, versions
-    from llm.tokenizer import build_tokenizer, tokenizer_fingerprint
 
-    torch.manual_seed(0)
-    tok = build_tokenizer()
-    base = save_model(
-        new_model(tok, "test", seed=0, max_positions=2048),
-        tok,
-        tmp_path / "llm",
-        ModelManifest(
-            kind="base",
-            tokenizer_fingerprint=tokenizer_fingerprint(tok),
-            encodings=["sparse"],
-            hosts=["MoS2-4x4x1"],
-            versions=versions(),
-        ),
-    )
+    base = _tiny_llama(tmp_path)
     extra = (
         f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
         "bo: {defect_knobs: composition}\n"
