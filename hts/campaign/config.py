@@ -163,6 +163,9 @@ class BOSection(_Section):
 
     defect_knobs: Literal["switches", "composition"] = "composition"
     initial_trials: int | None = Field(None, ge=1)  # Sobol trials before BoTorch [2 x trials_per_iteration]
+    # Trials at the start in which the model chooses the composition itself (llm-fixed's setting);
+    # their candidates, grouped by composition, become Ax observations (hts.campaign.scout). 0: none.
+    scout_trials: int = Field(1, ge=0)
 
 
 class DaskSection(_Section):

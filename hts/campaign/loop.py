@@ -27,8 +27,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from hts.campaign.config import Campaign
-from hts.campaign.objective import distances, trial_score
+from hts.campaign.objective import distances, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
+from hts.campaign.scout import scout_knobs, scout_observations
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
 from hts.defects import ConfigBatch
@@ -271,6 +272,8 @@ def run_loop(
                     constraints=knob_constraints(campaign, host),
                 )
     fixed = fixed_knobs(campaign, host, prompt_properties)
+    space = knob_space(campaign, host, label_ranges, prompt_properties) if ax is not None else []
+    scout = scout_knobs(space, fixed)
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     stopped = "budget"
     while True:
@@ -286,34 +289,50 @@ def run_loop(
         if should_stop is not None and should_stop():
             stopped = "interrupted"
             break
-        iteration = n_trials // q
-        want = min(q, max_trials - n_trials)
-        if ax is not None:
+        want = min(q - n_trials % q, max_trials - n_trials)  # the rest of the current iteration
+        # (store id, Ax trial index or None, knobs, is the scout trial)
+        batch_trials: list[tuple[int, int | None, dict[str, Any], bool]]
+        if ax is not None and n_trials < campaign.bo.scout_trials:
+            batch_trials = [(next_id, None, dict(scout), True)]
+        elif ax is not None:
             with optimiser_warnings():
                 suggested = ax.get_next_trials(max_trials=want)
-            batch_trials = [(int(i), dict(p)) for i, p in suggested.items()]
+            batch_trials = [(next_id + j, int(i), dict(p), False) for j, (i, p) in enumerate(suggested.items())]
         else:
-            batch_trials = [(next_id + j, dict(fixed)) for j in range(want)]
-        for trial_id, knobs in batch_trials:
+            batch_trials = [(next_id + j, None, dict(fixed), False) for j in range(want)]
+        for trial_id, ax_index, knobs, is_scout in batch_trials:
             if should_stop is not None and should_stop():
                 break
             t0 = time.perf_counter()
+            iteration = n_trials // q
             rng = np.random.default_rng([campaign.seed, trial_id])
             n = b.samples_per_trial
             if b.max_evaluations is not None:
                 n = max(1, min(n, b.max_evaluations - evaluations))
             proposal = proposer.propose(knobs, n, rng)
-            records, n_hits, dist_new, first_hit = _score_new(proposal.batch, archive, scorer, campaign)
-            score = trial_score(dist_new, proposal.n_generated)
+            scored = _score_new(proposal.batch, archive, scorer, campaign)
+            score = trial_score(scored.distances, proposal.n_generated)
             metrics = {
                 OBJECTIVE: score,
-                "hit_fraction": n_hits / max(1, proposal.n_generated),
-                "best_distance": float(dist_new.min()) if dist_new.size else float("nan"),
+                "hit_fraction": scored.n_hits / max(1, proposal.n_generated),
+                "best_distance": float(scored.distances.min()) if scored.distances.size else float("nan"),
             }
+            extra: dict[str, Any] = {**proposal.stats, "first_hit_sample": scored.first_hit}
             snapshot = None
             if ax is not None:
                 with optimiser_warnings():
-                    ax.complete_trial(trial_id, raw_data={OBJECTIVE: score})
+                    if is_scout:
+                        obs = scout_observations(
+                            host, space, knobs, proposal.batch, proposal.n_generated, scored.rows, scored.distances
+                        )
+                        for o in obs:
+                            idx = ax.attach_trial(parameters=o.parameters)
+                            ax.complete_trial(idx, raw_data={OBJECTIVE: (o.score, o.sem)})
+                        extra.update(scout=True, scout_groups=len(obs))
+                    else:
+                        sem = score_sem(scored.n_hits, proposal.n_generated)
+                        ax.complete_trial(ax_index, raw_data={OBJECTIVE: (score, sem)})
+                        extra["ax_trial"] = ax_index
                     snapshot = json.dumps(ax._to_json_snapshot())
             trial = TrialRecord(
                 trial_id=trial_id,
@@ -322,14 +341,14 @@ def run_loop(
                 knobs=knobs,
                 n_generated=proposal.n_generated,
                 n_valid=len(proposal.batch),
-                n_new=len(records),
-                n_hits=n_hits,
+                n_new=len(scored.records),
+                n_hits=scored.n_hits,
                 metrics=metrics,
                 wall_time_s=time.perf_counter() - t0,
-                extra={**proposal.stats, "first_hit_sample": first_hit},
+                extra=extra,
             )
-            store.record_trial(trial, records, snapshot)
-            archive.update(r.hash for r in records)
+            store.record_trial(trial, scored.records, snapshot)
+            archive.update(r.hash for r in scored.records)
             n_trials += 1
             evaluations += len(proposal.batch)
             next_id = trial_id + 1
@@ -341,25 +360,32 @@ def run_loop(
                         "trials": n_trials,
                         "max_trials": max_trials,
                         "evaluations": evaluations,
-                        "new": len(records),
-                        "hits": n_hits,
+                        "new": len(scored.records),
+                        "hits": scored.n_hits,
                         **metrics,
                     }
                 )
+            if on_iteration_end is not None and (n_trials % q == 0 or n_trials == max_trials):
+                on_iteration_end(iteration)
     hits_total = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
     return RunSummary(n_trials, evaluations, store.n_candidates(), hits_total, stopped, time.perf_counter() - t_start)
 
 
-def _score_new(
-    batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign
-) -> tuple[list[CandidateRecord], int, np.ndarray, int | None]:
-    """Canonicalise, drop duplicates (in the batch and in the archive), score what is new.
+@dataclass
+class ScoredBatch:
+    """What :func:`_score_new` found in a trial's batch."""
 
-    Returns the records, the number of hits, the new candidates' distances and the 1-based position
-    of the first hit among the batch's samples (``None`` without a hit), for evaluations-to-first-hit.
-    """
+    records: list[CandidateRecord]  # the new candidates, scored
+    n_hits: int
+    distances: np.ndarray  # (len(records),) distances of the new candidates
+    first_hit: int | None  # 1-based position of the first hit among the batch's samples
+    rows: list[int]  # the rows of the batch the records come from
+
+
+def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign) -> ScoredBatch:
+    """Canonicalise, drop duplicates (in the batch and in the archive), score what is new."""
     if len(batch) == 0:
-        return [], 0, np.zeros(0), None
+        return ScoredBatch([], 0, np.zeros(0), None, [])
     canon = canonicalize(batch)
     hexes = [hash_hex(h) for h in canonical_hashes(canon)]
     seen: set[str] = set()
@@ -370,7 +396,7 @@ def _score_new(
         seen.add(h)
         rows.append(i)
     if not rows:
-        return [], 0, np.zeros(0), None
+        return ScoredBatch([], 0, np.zeros(0), None, [])
     new = canon.take(rows)
     try:
         pred = scorer.score(new)
@@ -394,4 +420,4 @@ def _score_new(
             )
         )
     hit_rows = [i for i, dj in zip(rows, d, strict=True) if dj == 0.0]
-    return records, len(hit_rows), d, (hit_rows[0] + 1 if hit_rows else None)
+    return ScoredBatch(records, len(hit_rows), d, hit_rows[0] + 1 if hit_rows else None, rows)

@@ -64,3 +64,15 @@ def trial_score(new_distances: np.ndarray, n_samples: int) -> float:
         return 0.0
     hits = float((new_distances == 0.0).sum())
     return float((hits + SHAPING * np.exp(-0.5 * new_distances**2).sum()) / n_samples)
+
+
+def score_sem(n_hits: int, n_samples: int) -> float:
+    """Standard error of a trial score: the binomial error of its hit fraction, with the fraction
+    shrunk to ``(hits + 0.5) / (n + 1)`` so that a trial with no hit (or only hits) still has one.
+
+    Ax is given it with every score, so that trials (and the scout's composition groups) weigh by
+    how many samples they rest on.
+    """
+    n = max(1, n_samples)
+    p = (n_hits + 0.5) / (n + 1)
+    return float(np.sqrt(p * (1.0 - p) / n))

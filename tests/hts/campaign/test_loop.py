@@ -96,6 +96,7 @@ def test_report_writes_html_and_pngs(tmp_path, tiny_surrogate):
 def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
     """llm-bo with the random proposer standing in for the LLM: Ax suggests, completes, snapshots."""
     import hts.campaign.runner as runner
+    from hts.campaign.loop import restore_ax_client
     from hts.campaign.proposers import RandomProposer
 
     def proposer(c, h, base=None):
@@ -116,9 +117,15 @@ def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
     assert not noisy, [f"{w.filename}: {w.message}" for w in noisy]
     res = CampaignResults.open(out)
     trials = res.store.trials_frame()
-    assert res.store.latest_ax_snapshot() is not None
+    res_snapshot = res.store.latest_ax_snapshot()
+    assert res_snapshot is not None
     res.close()
-    assert {"temperature", "prompt_homo_lumo_gap"} <= set(trials["knobs"].iloc[0])
+    assert {"temperature", "prompt_homo_lumo_gap"} <= set(trials["knobs"].iloc[1])
+    # the scout's composition groups are observed Ax trials next to the 5 Ax suggested
+    client = restore_ax_client(res_snapshot)
+    n_ax = len(client._experiment.trials)
+    assert trials["extra"].iloc[0]["scout"] and n_ax == trials["extra"].iloc[0]["scout_groups"] + 5
+    assert [e["ax_trial"] for e in trials["extra"].iloc[1:]] == list(range(n_ax - 5, n_ax))
 
 
 @pytest.mark.slow
@@ -221,11 +228,16 @@ def test_llm_bo_composition_knobs_with_a_tiny_llama(tmp_path, tiny_surrogate):
     cands = res.store.candidates_frame()
     res.close()
     host = get_host("MoS2", (4, 4, 1))
+    # the scout trial: the model chose the compositions; each became an observed Ax trial
+    scout = trials.iloc[0]
+    assert scout["extra"]["scout"] and not any(k.startswith("n_") for k in scout["knobs"])
+    assert 1 <= scout["extra"]["scout_groups"] <= scout["n_valid"]
+    trials = trials.iloc[1:]
     for _, trial in trials.iterrows():
         want = {r.name: round(trial["knobs"][count_knob(r.name)]) for r in host.rules}
         assert 1 <= sum(want.values()) <= 8  # Ax kept the sum within the campaign's bounds
         assert trial["n_valid"] == trial["n_generated"]
-    for _, cand in cands.iterrows():
+    for _, cand in cands[cands["trial_id"].isin(trials.index)].iterrows():
         trial = trials.loc[cand["trial_id"]]
         want = {r.name: round(trial["knobs"][count_knob(r.name)]) for r in host.rules}
         config = DefectConfiguration.from_mapping(host, parse_defects(cand["defects"]))

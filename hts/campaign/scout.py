@@ -1,0 +1,120 @@
+"""The scout trial: ``llm-bo``'s first trial lets the model choose the composition itself.
+
+With ``bo.defect_knobs: composition`` the knob space holds one integer count per allowed defect
+type (17 for MoS2 with every type allowed) next to the prompt values and the temperature. A few
+Sobol trials cover such a space thinly, and each of them spends a whole trial's samples on one
+composition. The model, asked for the targets (the ``llm-fixed`` setting: the target centres in the
+prompt, temperature 1, the full defect budget, every allowed type), already proposes many
+compositions at once, and the adapter's conditioning makes them better than uniform guesses.
+
+So the scout trial samples with that setting, and its candidates are **grouped by composition**;
+each group becomes one completed Ax trial (:meth:`ax.Client.attach_trial`) whose parameters are the
+scout's prompt values and temperature with the group's counts, and whose score is the trial score
+(:func:`hts.campaign.objective.trial_score`) of the group's new candidates over the group's samples,
+with a binomial standard error, so that a group of one sample weighs less than a trial of 64. Ax counts these
+trials towards its initialisation budget; BoTorch then starts from dozens of observed compositions
+instead of a handful of quasi-random ones.
+
+With ``bo.defect_knobs: switches`` the scout setting is itself a point of the knob space (the full
+budget, every switch on), and it is attached as a single trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hts.campaign.objective import score_sem, trial_score
+from hts.defects import PAD, ConfigBatch
+from hts.hosts import Host
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One completed Ax trial to attach: a knob setting, its score and the score's standard error."""
+
+    parameters: dict[str, int | float]
+    score: float
+    sem: float
+    n_samples: int
+
+
+def scout_knobs(space: Sequence[Any], fixed: Mapping[str, Any]) -> dict[str, int | float]:
+    """The scout setting over ``space`` (:class:`hts.campaign.loop.Knob` list) without its ``n_*`` counts.
+
+    ``llm-fixed``'s values (``fixed``) where it has them, clipped to the knob's bounds; the full
+    budget and every switch on; the middle of the range for any other knob (e.g. the prompt value of
+    a property the generator was trained on but the campaign does not target).
+    """
+    out: dict[str, int | float] = {}
+    for k in space:
+        if k.name.startswith("n_"):
+            continue
+        if k.name.startswith("rule_") or k.name == "max_defects":
+            value = k.high
+        elif k.name in fixed:
+            value = min(max(float(fixed[k.name]), k.low), k.high)
+        else:
+            value = 0.5 * (k.low + k.high)
+        out[k.name] = round(value) if k.kind == "int" else float(value)
+    return out
+
+
+def composition_matrix(host: Host, batch: ConfigBatch) -> np.ndarray:
+    """(N, n_rules) int: defects of each type (the host's rule order) per row of ``batch``."""
+    n_rules = len(host.rules)
+    if len(batch) == 0:
+        return np.zeros((0, n_rules), dtype=np.int64)
+    mask = batch.sites != PAD
+    rule = host.rule_index[np.where(mask, batch.sites, 0), batch.codes.astype(np.int64)]
+    rule = np.where(mask, rule, n_rules)  # padding counts into a spare column, dropped below
+    rows = np.repeat(np.arange(len(batch)), rule.shape[1])
+    out = np.zeros((len(batch), n_rules + 1), dtype=np.int64)
+    np.add.at(out, (rows, rule.ravel()), 1)
+    return out[:, :n_rules]
+
+
+def scout_observations(
+    host: Host,
+    space: Sequence[Any],
+    knobs: Mapping[str, int | float],
+    batch: ConfigBatch,
+    n_generated: int,
+    new_rows: Sequence[int],
+    new_distances: np.ndarray,
+) -> list[Observation]:
+    """The scout trial's observations for Ax (see the module docstring).
+
+    ``batch``: the trial's valid samples; ``new_rows``: the rows of ``batch`` that were new (not
+    duplicates, not in the archive) and ``new_distances`` their distances, in the same order.
+    """
+    count_knobs = {k.name: k for k in space if k.name.startswith("n_")}
+    if not count_knobs:  # switches: the scout setting is a point of the space
+        score = trial_score(new_distances, n_generated)
+        hits = int((new_distances == 0.0).sum())
+        return [Observation(dict(knobs), score, score_sem(hits, n_generated), n_generated)]
+    from hts.campaign.proposers import count_knob
+
+    comp = composition_matrix(host, batch)
+    names = [count_knob(r.name) for r in host.rules]
+    keys, group_of = np.unique(comp, axis=0, return_inverse=True)
+    group_of = np.asarray(group_of).ravel()
+    new_group = group_of[np.asarray(new_rows, dtype=np.int64)] if len(new_rows) else np.zeros(0, np.int64)
+    out = []
+    for g, counts in enumerate(keys):
+        params: dict[str, int | float] = dict(knobs)
+        outside = False
+        for name, c in zip(names, counts, strict=True):
+            if name in count_knobs:
+                params[name] = int(c)
+            elif c:  # a type outside the knob space (not allowed): cannot be described, skip the group
+                outside = True
+        if outside:
+            continue
+        n = int((group_of == g).sum())
+        d = new_distances[new_group == g]
+        out.append(Observation(params, trial_score(d, n), score_sem(int((d == 0.0).sum()), n), n))
+    return out

@@ -1,0 +1,88 @@
+"""The scout trial's composition groups (hts.campaign.scout)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hts.campaign.loop import Knob
+from hts.campaign.objective import score_sem, trial_score
+from hts.campaign.scout import composition_matrix, scout_knobs, scout_observations
+from hts.defects import ConfigBatch, DefectConfiguration
+from hts.hosts import get_host
+
+
+def _host():
+    return get_host("MoS2", (4, 4, 1))
+
+
+def _sites(host, element):
+    return [i for i, s in enumerate(host.site_species) if s == element]
+
+
+def _batch(host, configs):
+    return ConfigBatch.from_configs([DefectConfiguration.from_mapping(host, c) for c in configs])
+
+
+def test_composition_matrix_counts_types_per_row():
+    host = _host()
+    s, mo = _sites(host, "S"), _sites(host, "Mo")
+    batch = _batch(host, [{s[0]: "VAC", s[1]: "Se", mo[0]: "W"}, {s[2]: "VAC"}, {s[3]: "Se", s[4]: "Se"}])
+    comp = composition_matrix(host, batch)
+    names = [r.name for r in host.rules]
+    rows = [{n: int(c) for n, c in zip(names, row, strict=True) if c} for row in comp]
+    assert rows == [{"vac_S": 1, "S->Se": 1, "Mo->W": 1}, {"vac_S": 1}, {"S->Se": 2}]
+
+
+def test_scout_knobs_take_fixed_values_clipped_full_budget_and_middle_otherwise():
+    space = [
+        Knob("prompt_homo_lumo_gap", 0.5, 1.5),
+        Knob("prompt_formation_energy", 0.0, 4.0),
+        Knob("temperature", 0.4, 1.6),
+        Knob("max_defects", 1, 8, "int"),
+        Knob("rule_vac_S", 0, 1, "int"),
+        Knob("n_vac_S", 0, 8, "int"),
+    ]
+    knobs = scout_knobs(space, {"prompt_homo_lumo_gap": 2.0, "temperature": 1.0, "max_defects": 6})
+    assert knobs == {
+        "prompt_homo_lumo_gap": 1.5,  # clipped to the knob's bounds
+        "prompt_formation_energy": 2.0,  # not in llm-fixed's setting: the middle
+        "temperature": 1.0,
+        "max_defects": 8,
+        "rule_vac_S": 1,
+    }
+
+
+def test_scout_observations_group_by_composition():
+    host = _host()
+    s, mo = _sites(host, "S"), _sites(host, "Mo")
+    space = [Knob("temperature", 0.4, 1.6), Knob("n_vac_S", 0, 4, "int"), Knob("n_S_to_Se", 0, 4, "int")]
+    # three samples with one S vacancy (two new: one a hit), one with two Se (new, no hit), one with W (not a knob)
+    batch = _batch(host, [{s[0]: "VAC"}, {s[1]: "VAC"}, {s[2]: "VAC"}, {s[3]: "Se", s[4]: "Se"}, {mo[0]: "W"}])
+    new_rows = [0, 2, 3, 4]
+    d = np.array([0.0, 0.5, 1.0, 0.0])
+    obs = scout_observations(host, space, {"temperature": 1.0}, batch, 5, new_rows, d)
+    by_comp = {(o.parameters["n_vac_S"], o.parameters["n_S_to_Se"]): o for o in obs}
+    assert set(by_comp) == {(1, 0), (0, 2)}  # the W sample cannot be put into this space
+    vac = by_comp[(1, 0)]
+    assert vac.n_samples == 3 and vac.parameters["temperature"] == 1.0
+    assert vac.score == pytest.approx(trial_score(np.array([0.0, 0.5]), 3))
+    assert vac.sem == pytest.approx(score_sem(1, 3))
+    se = by_comp[(0, 2)]
+    assert se.n_samples == 1 and se.score == pytest.approx(trial_score(np.array([1.0]), 1))
+
+
+def test_switches_scout_is_one_observation():
+    host = _host()
+    s = _sites(host, "S")
+    space = [Knob("max_defects", 1, 4, "int"), Knob("rule_vac_S", 0, 1, "int")]
+    batch = _batch(host, [{s[0]: "VAC"}, {s[1]: "VAC"}])
+    obs = scout_observations(host, space, {"max_defects": 4, "rule_vac_S": 1}, batch, 4, [0], np.array([0.0]))
+    assert len(obs) == 1
+    assert obs[0].parameters == {"max_defects": 4, "rule_vac_S": 1}
+    assert obs[0].score == pytest.approx(trial_score(np.array([0.0]), 4)) and obs[0].n_samples == 4
+
+
+def test_score_sem_shrinks_with_samples_and_is_never_zero():
+    assert score_sem(0, 64) > 0 and score_sem(64, 64) > 0
+    assert score_sem(32, 64) < score_sem(1, 2)
