@@ -73,6 +73,7 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
     return {
         "campaign": campaign_file.stem,
         "strategy": strategy,
+        "hits_per_trial": [int(h) for h in hits],
         "seed": seed,
         "evaluations": n_eval,
         "generated": int(trials["n_generated"].sum()),

@@ -175,6 +175,12 @@ class DaskScorer:
             self._own_cluster.close()
             self._own_cluster = None
 
+    def use_model(self, model_dir: str | os.PathLike[str]) -> None:
+        """Score with another model directory from now on (e.g. one refitted during a campaign)."""
+        self.model_dir = str(Path(model_dir).resolve())
+        self.model = load_cached(self.model_dir)
+        self.warm_up()
+
     def warm_up(self) -> None:
         """Load the model on every worker now (otherwise the first task of each worker does it)."""
         self.client.run(load_cached, self.model_dir)

@@ -19,7 +19,7 @@ A campaign file looks like (see ``campaigns/`` for complete examples and README 
     bo: {defect_knobs: composition}   # composition | switches (llm-bo only)
     surrogate: {model: default}
     dask: {enabled: true, scheduler: null, workers: 2}
-    oracle: {enabled: false, top_k: 5, every: 0}
+    oracle: {enabled: false, top_k: 5, every: 0, refit_surrogate: false}
     seed: 0
     output: runs/mos2-midgap
     store: null               # SQLAlchemy URL, e.g. postgresql://user@host/db
@@ -180,7 +180,16 @@ class OracleSection(_Section):
     top_k: int = Field(5, ge=1)
     every: int = Field(0, ge=0)  # 0: only at the end
     method: Literal["GFN1-xTB", "GFN2-xTB"] = "GFN1-xTB"
-    refit_surrogate: bool = False
+    refit_surrogate: bool = False  # refit after each verification during the run (needs every > 0)
+
+    @model_validator(mode="after")
+    def _refit_needs_every(self) -> OracleSection:
+        if self.refit_surrogate and self.every == 0:
+            raise ValueError(
+                "refit_surrogate refits after the verifications during the run; set every: N (verify after "
+                "every N-th iteration), or drop refit_surrogate (every: 0 verifies once, at the end)"
+            )
+        return self
 
 
 class Campaign(_Section):

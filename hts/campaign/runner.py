@@ -82,9 +82,15 @@ def make_proposer(campaign: Campaign, host: Host, base: Path | None = None) -> P
 
 
 @contextmanager
-def make_scorer(campaign: Campaign, host: Host, base: Path | None = None) -> Iterator[Any]:
-    """The surrogate scorer: on Dask (LocalCluster or the campaign's scheduler), or in-process."""
-    model_dir = resolve_model(campaign.surrogate.model, "surrogate", base)
+def make_scorer(
+    campaign: Campaign, host: Host, base: Path | None = None, model_dir: Path | None = None
+) -> Iterator[Any]:
+    """The surrogate scorer: on Dask (LocalCluster or the campaign's scheduler), or in-process.
+
+    ``model_dir``: a model to use instead of the campaign's (a refit one); the scorer's
+    ``use_model(path)`` switches it later.
+    """
+    model_dir = model_dir or resolve_model(campaign.surrogate.model, "surrogate", base)
     from surrogate.scoring import DaskScorer, load_cached, score_batch
 
     model = load_cached(model_dir)  # type: ignore[arg-type]
@@ -92,8 +98,14 @@ def make_scorer(campaign: Campaign, host: Host, base: Path | None = None) -> Ite
     if not campaign.dask.enabled:
 
         class _InProcess:
+            def __init__(self) -> None:
+                self.model = model
+
+            def use_model(self, path: Path) -> None:
+                self.model = load_cached(path)
+
             def score(self, batch: Any) -> Any:
-                return score_batch(model, batch)
+                return score_batch(self.model, batch)
 
         yield _InProcess()
         return
@@ -136,6 +148,35 @@ def open_store(campaign: Campaign, out_dir: Path, resume: bool, campaign_text: s
     return store
 
 
+def periodic_verification(
+    campaign: Campaign, host: Host, out_dir: Path, store: CampaignStore, scorer: Any, model_dir: Path
+) -> Callable[[int], None] | None:
+    """``oracle.every: N``: verify ``top_k`` candidates after every N-th iteration, and with
+    ``oracle.refit_surrogate`` refit the surrogate on the new labels and score with it from then on
+    (:mod:`hts.campaign.refit`). ``None`` when there is nothing to do during the run."""
+    every = campaign.oracle.every
+    if not campaign.oracle.enabled or every <= 0:
+        return None
+    current = {"model": model_dir}
+
+    def after(iteration: int) -> None:
+        if (iteration + 1) % every:
+            return
+        from hts.campaign.verify import verify_top
+
+        n = verify_top(campaign, host, out_dir)
+        log.info("iteration %d: %d candidates verified by the oracle", iteration, n)
+        if n and campaign.oracle.refit_surrogate:
+            from hts.campaign.refit import refit_surrogate
+
+            new = refit_surrogate(current["model"], store, host, out_dir)
+            if new is not None:
+                scorer.use_model(new)
+                current["model"] = new
+
+    return after
+
+
 def run_campaign(
     path: str | Path,
     resume: bool = False,
@@ -164,16 +205,29 @@ def run_campaign(
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ExitStack() as stack:
-            scorer = stack.enter_context(make_scorer(campaign, host, base))
+            from hts.campaign.refit import REFIT_META
+
+            refit = store.get_meta(REFIT_META)  # a model refitted earlier in this campaign (--resume)
+            model_dir = Path(refit) if refit else resolve_model(campaign.surrogate.model, "surrogate", base)
+            if model_dir is None:
+                raise ConfigError("surrogate.model is required: a model directory or `default`")
+            scorer = stack.enter_context(make_scorer(campaign, host, base, model_dir))
             proposer = make_proposer(campaign, host, base)
             summary = run_loop(
-                campaign, host, store, proposer, scorer, progress=progress, should_stop=lambda: stop["flag"]
+                campaign,
+                host,
+                store,
+                proposer,
+                scorer,
+                progress=progress,
+                should_stop=lambda: stop["flag"],
+                on_iteration_end=periodic_verification(campaign, host, out_dir, store, scorer, model_dir),
             )
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         store.close()
-    if campaign.oracle.enabled and summary.stopped != "interrupted":
+    if campaign.oracle.enabled and campaign.oracle.every == 0 and summary.stopped != "interrupted":
         from hts.campaign.verify import verify_top
 
         verify_top(campaign, host, out_dir)

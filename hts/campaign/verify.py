@@ -1,9 +1,12 @@
 """Oracle verification of a campaign's best candidates (GFN1-xTB on Dask), stored with them.
 
-The ``top_k`` unverified candidates closest to the targets are labelled by the physics oracle; the
-results (same 2DMD columns as the labelled datasets, formation energies against the same elemental
-references, HOMO/LUMO normalised to the pristine host computed once per campaign) go to the store's
-``oracle`` table, where ``hts status``/``export``/``report`` show them next to the predictions.
+Which ``top_k`` unverified candidates are labelled by the physics oracle is chosen by pool
+acquisition over the whole archive (:mod:`hts.campaign.acquisition`: the BoTorch Monte Carlo
+probability that at least one of them is a true hit, under the surrogate's predictive uncertainty,
+with errors shared within a composition). The results (same 2DMD columns as the labelled
+datasets, formation energies against the same elemental references, HOMO/LUMO normalised to the
+pristine host computed once per campaign) go to the store's ``oracle`` table, where ``hts status``,
+``export`` and ``report`` show them next to the predictions.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hts.campaign.config import Campaign
 from hts.campaign.results import CampaignResults
@@ -19,11 +22,39 @@ from hts.campaign.store import CampaignStore, parse_defects, sqlite_url
 from hts.defects import DefectConfiguration
 from hts.hosts import Host
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
 
+def composition_key(host: Host, defects: str) -> tuple[tuple[str, int], ...]:
+    """A candidate's composition (defects per type) as a hashable key, from the stored defects text."""
+    counts: dict[str, int] = {}
+    for site, species in parse_defects(defects):
+        rule = host.rule_for(site, species)
+        name = rule.name if rule is not None else f"{host.site_species[site]}->{species}"
+        counts[name] = counts.get(name, 0) + 1
+    return tuple(sorted(counts.items()))
+
+
+def choose_for_oracle(pool: pd.DataFrame, campaign: Campaign, host: Host, k: int) -> pd.DataFrame:
+    """The ``k`` rows of ``pool`` (ranked candidates, with ``pred_``/``std_`` columns) to verify, in
+    the order chosen by :func:`hts.campaign.acquisition.select_for_oracle`."""
+    from hts.campaign.acquisition import select_for_oracle
+
+    if pool.empty:
+        return pool
+    names = list(campaign.targets)
+    mean = pool[[f"pred_{n}" for n in names]].to_numpy(dtype=float)
+    std = pool[[f"std_{n}" for n in names]].to_numpy(dtype=float)
+    groups = [composition_key(host, d) for d in pool["defects"]]
+    rows = select_for_oracle(mean, std, groups, campaign.targets, k, seed=campaign.seed)
+    return pool.iloc[rows]
+
+
 def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None = None) -> int:
-    """Label the ``top_k`` best unverified candidates with the oracle; returns how many were done."""
+    """Label ``top_k`` unverified candidates chosen by pool acquisition; returns how many were done."""
     from distributed import as_completed
 
     from hts.cluster import dask_client
@@ -39,7 +70,7 @@ def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None 
         if ranked.empty:
             return 0
         done = set(store.oracle_frame()["hash"]) if store.oracle_frame().shape[0] else set()
-        todo = ranked[~ranked["hash"].isin(done)].head(k)
+        todo = choose_for_oracle(ranked[~ranked["hash"].isin(done)].reset_index(drop=True), campaign, host, k)
         if todo.empty:
             return 0
         settings = OracleSettings(method=campaign.oracle.method)

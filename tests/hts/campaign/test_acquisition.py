@@ -1,0 +1,43 @@
+"""Pool acquisition for oracle verification (hts.campaign.acquisition)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hts.campaign.acquisition import marginal_hit_probability, select_for_oracle
+from hts.campaign.config import Target
+
+
+def _targets():
+    return {"homo_lumo_gap": Target(value=1.0, tolerance=0.05)}
+
+
+def test_marginal_probability_is_the_gaussian_mass_in_the_window():
+    p = marginal_hit_probability(np.array([[1.0], [1.05], [2.0]]), np.array([[0.05], [1e-6], [0.05]]), [(0.95, 1.05)])
+    assert p[0] == pytest.approx(0.6827, abs=1e-3)  # +-1 sigma
+    assert p[1] == pytest.approx(0.5, abs=1e-3)  # on the edge, certain: half in
+    assert p[2] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_sure_candidate_beats_a_central_but_uncertain_one():
+    mean = np.array([[1.0], [1.02], [1.5]])
+    std = np.array([[0.5], [0.01], [0.01]])
+    assert select_for_oracle(mean, std, ["a", "b", "c"], _targets(), 1) == [1]
+
+
+def test_shared_composition_error_spreads_the_batch():
+    # three of composition A slightly ahead of one of composition B
+    mean = np.array([[1.0], [1.0], [1.0], [1.0]])
+    std = np.array([[0.040], [0.041], [0.042], [0.05]])
+    groups = ["A", "A", "A", "B"]
+    assert select_for_oracle(mean, std, groups, _targets(), 2, rho=0.0) == [0, 1]
+    picked = select_for_oracle(mean, std, groups, _targets(), 2, rho=0.9)
+    assert picked[0] == 0 and picked[1] == 3  # the second pick comes from the other composition
+
+
+def test_small_pools_and_zero_k():
+    mean, std = np.array([[1.0], [0.97]]), np.array([[0.01], [0.01]])
+    assert select_for_oracle(mean, std, ["a", "b"], _targets(), 5) == [0, 1]
+    assert select_for_oracle(mean, std, ["a", "b"], _targets(), 0) == []
+    assert select_for_oracle(np.zeros((0, 1)), np.zeros((0, 1)), [], _targets(), 3) == []
