@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hts.campaign.config import Campaign
+from hts.campaign.incumbent import Incumbent
 from hts.campaign.objective import distances, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
 from hts.campaign.scout import scout_knobs, scout_observations
@@ -274,6 +275,7 @@ def run_loop(
     fixed = fixed_knobs(campaign, host, prompt_properties)
     space = knob_space(campaign, host, label_ranges, prompt_properties) if ax is not None else []
     scout = scout_knobs(space, fixed)
+    incumbent = Incumbent.from_trials(store.trials_frame().to_dict("records") if n_trials else [])
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     stopped = "budget"
     while True:
@@ -290,17 +292,26 @@ def run_loop(
             stopped = "interrupted"
             break
         want = min(q - n_trials % q, max_trials - n_trials)  # the rest of the current iteration
-        # (store id, Ax trial index or None, knobs, is the scout trial)
-        batch_trials: list[tuple[int, int | None, dict[str, Any], bool]]
+        # (store id, Ax trial index or None, knobs, kind: "scout" | "exploit" | "ax" | "fixed")
+        batch_trials: list[tuple[int, int | None, dict[str, Any], str]]
         if ax is not None and n_trials < campaign.bo.scout_trials:
-            batch_trials = [(next_id, None, dict(scout), True)]
+            batch_trials = [(next_id, None, dict(scout), "scout")]
         elif ax is not None:
+            best = incumbent.best()
+            n_exploit = min(campaign.bo.exploit_trials, want) if best is not None else 0
             with optimiser_warnings():
-                suggested = ax.get_next_trials(max_trials=want)
-            batch_trials = [(next_id + j, int(i), dict(p), False) for j, (i, p) in enumerate(suggested.items())]
+                chosen = (
+                    [(ax.attach_trial(parameters=best), dict(best), "exploit") for _ in range(n_exploit)]
+                    if best
+                    else []
+                )
+                if want > n_exploit:
+                    suggested = ax.get_next_trials(max_trials=want - n_exploit)
+                    chosen += [(int(i), dict(p), "ax") for i, p in suggested.items()]
+            batch_trials = [(next_id + j, int(i), p, kind) for j, (i, p, kind) in enumerate(chosen)]
         else:
-            batch_trials = [(next_id + j, None, dict(fixed), False) for j in range(want)]
-        for trial_id, ax_index, knobs, is_scout in batch_trials:
+            batch_trials = [(next_id + j, None, dict(fixed), "fixed") for j in range(want)]
+        for trial_id, ax_index, knobs, kind in batch_trials:
             if should_stop is not None and should_stop():
                 break
             t0 = time.perf_counter()
@@ -321,18 +332,25 @@ def run_loop(
             snapshot = None
             if ax is not None:
                 with optimiser_warnings():
-                    if is_scout:
+                    if kind == "scout":
                         obs = scout_observations(
                             host, space, knobs, proposal.batch, proposal.n_generated, scored.rows, scored.distances
                         )
                         for o in obs:
                             idx = ax.attach_trial(parameters=o.parameters)
                             ax.complete_trial(idx, raw_data={OBJECTIVE: (o.score, o.sem)})
-                        extra.update(scout=True, scout_groups=len(obs))
+                            incumbent.add(o.parameters, o.score, o.n_samples)
+                        extra.update(
+                            scout=True,
+                            scout_groups=len(obs),
+                            scout_obs=[[o.parameters, o.score, o.n_samples] for o in obs],
+                        )
                     else:
                         sem = score_sem(scored.n_hits, proposal.n_generated)
                         ax.complete_trial(ax_index, raw_data={OBJECTIVE: (score, sem)})
+                        incumbent.add(knobs, score, proposal.n_generated)
                         extra["ax_trial"] = ax_index
+                        extra["exploit"] = kind == "exploit"
                     snapshot = json.dumps(ax._to_json_snapshot())
             trial = TrialRecord(
                 trial_id=trial_id,
