@@ -8,7 +8,9 @@ after the trial, in one transaction. A crash or SIGKILL loses at most the trial 
 completed are marked abandoned, and the loop continues; no stored candidate is repeated.
 
 Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature and the defects' make-up: an
-exact count per defect type, or a budget with on/off switches per type), ``llm-fixed``
+exact count per defect type, or a budget with on/off switches per type; it starts with a scout
+trial, :mod:`hts.campaign.scout`, and re-runs its incumbent in part of each iteration,
+:mod:`hts.campaign.incumbent`), ``llm-fixed``
 (the study: the LLM prompted with the target centres, temperature 1, no BO) and ``random``.
 """
 
