@@ -297,3 +297,49 @@ def test_periodic_verification_refits_the_surrogate(tmp_path):
     np.testing.assert_allclose(first_refit.predict(batch).mean[:, col], stored, rtol=1e-6, atol=1e-9)
     original = SurrogateModel.load(model_dir).predict(batch).mean[:, col]
     assert not np.allclose(original, stored)
+
+
+def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_path, tiny_surrogate, monkeypatch):
+    """Stopped after 3 trials (mid-iteration) and resumed: store ids run on, Ax indices run on, the
+    incumbent is rebuilt from the store, and no candidate is stored twice."""
+    import hts.campaign.runner as runner
+    from hts.campaign.loop import restore_ax_client
+    from hts.campaign.proposers import RandomProposer
+
+    def proposer(c, h, base=None):
+        p = RandomProposer(h, c)
+        p.prompt_properties = None
+        return p
+
+    monkeypatch.setattr(runner, "make_proposer", proposer)
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16))
+    seen: list[int] = []
+
+    def stop_after_three(info):
+        seen.append(info["trial"])
+        if len(seen) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # the runner stops after the trial in flight
+
+    summary, out = run_campaign(path, out=tmp_path / "run", progress=stop_after_three)
+    assert summary.stopped == "interrupted" and summary.trials == 3
+    summary, _ = run_campaign(path, out=tmp_path / "run", resume=True)
+    assert summary.trials == 8
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame()
+    cands = res.store.candidates_frame()
+    client = restore_ax_client(res.store.latest_ax_snapshot())
+    res.close()
+    assert list(trials["trial_id"]) == list(range(8))
+    assert cands["hash"].is_unique
+    kinds = ["scout" if e.get("scout") else "exploit" if e.get("exploit") else "ax" for e in trials["extra"]]
+    assert kinds[0] == "scout" and kinds.count("scout") == 1
+    assert kinds.count("exploit") >= 3  # one per iteration once something scored above zero
+    ax_ids = [e["ax_trial"] for e in trials["extra"].iloc[1:]]
+    assert ax_ids == sorted(ax_ids) and len(set(ax_ids)) == 7
+    assert max(ax_ids) < len(client._experiment.trials)
+    # an exploitation trial re-runs a setting that had been observed before it
+    for i, (kind, knobs) in enumerate(zip(kinds, trials["knobs"], strict=True)):
+        if kind == "exploit":
+            earlier = list(trials["knobs"].iloc[1:i])
+            scout_obs = [o[0] for o in trials["extra"].iloc[0]["scout_obs"]]
+            assert knobs in earlier + scout_obs
