@@ -6,8 +6,9 @@ on the formation-energy benchmark a session-6 run alternated trials with 64 of 6
 with none, and spent its last 8 trials exploring without a hit. So ``bo.exploit_trials`` of the
 ``trials_per_iteration`` re-run the **incumbent**, the setting with the highest shrunk mean score,
 ``sum(score x samples) / (samples + 1)`` over every observation of it (a scout group of one sample
-with a hit does not outrank a trial of 64 with 60), and the others come from Ax. Each re-run is
-attached to Ax as a trial of its own, so the model sees it too.
+with a hit does not outrank a trial of 64 with 60), and the others come from Ax. Only a setting
+that has produced hits is re-run (its shrunk mean above the closeness weight, which closeness alone
+never reaches). Each re-run is attached to Ax as a trial of its own, so the model sees it too.
 """
 
 from __future__ import annotations
@@ -40,12 +41,17 @@ class Incumbent:
         self._n[k] = self._n.get(k, 0) + n_samples
         self._params[k] = dict(params)
 
-    def best(self) -> dict[str, Any] | None:
-        """The setting of highest shrunk mean score (``None`` before any score above zero)."""
+    def best(self, min_score: float = 0.0) -> dict[str, Any] | None:
+        """The setting of highest shrunk mean score, if that is above ``min_score`` (else ``None``).
+
+        The loop passes the closeness weight (:data:`hts.campaign.objective.SHAPING`): closeness
+        alone never scores above it, so only a setting that has produced hits is re-run, and a near
+        miss is never exploited in place of exploring.
+        """
         if not self._total:
             return None
         k = max(self._total, key=lambda key: self._total[key] / (self._n[key] + 1))
-        return dict(self._params[k]) if self._total[k] > 0 else None
+        return dict(self._params[k]) if self._total[k] / (self._n[k] + 1) > min_score else None
 
     @classmethod
     def from_trials(cls, rows: Iterable[Mapping[str, Any]]) -> Incumbent:

@@ -11,9 +11,11 @@ So the scout trial samples with that setting, and its candidates are **grouped b
 each group becomes one completed Ax trial (:meth:`ax.Client.attach_trial`) whose parameters are the
 scout's prompt values and temperature with the group's counts, and whose score is the trial score
 (:func:`hts.campaign.objective.trial_score`) of the group's new candidates over the group's samples,
-with a binomial standard error, so that a group of one sample weighs less than a trial of 64. Ax counts these
-trials towards its initialisation budget; BoTorch then starts from dozens of observed compositions
-instead of a handful of quasi-random ones.
+with a binomial standard error, so that a group of one sample weighs less than a trial of 64. These
+come on top of Ax's quasi-random (Sobol) start, not in place of it: when the model's idea of the
+targets is off (the mid-gap campaign, where the adapter answers a 1.0 eV request with ~1.46 eV), the
+groups all lie in one region, and a run that counted them as its start never left it (session 6:
+0-0.5 hits per 1,000 on three seeds).
 
 With ``bo.defect_knobs: switches`` the scout setting is itself a point of the knob space (the full
 budget, every switch on), and it is attached as a single trial.

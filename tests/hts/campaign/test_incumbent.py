@@ -35,3 +35,11 @@ def test_rebuilt_from_stored_trials_counts_scout_groups_and_ax_trials_only():
     ]
     inc = Incumbent.from_trials(rows)
     assert inc.best() == {"a": 1}  # 3.15/4 beats 32/65; the non-Ax trial (70.4/65) is not counted
+
+
+def test_near_misses_are_not_exploited():
+    inc = Incumbent()
+    inc.add({"a": 1}, 0.099, 64)  # closeness only: below the 0.1 weight however close
+    assert inc.best(min_score=0.1) is None
+    inc.add({"a": 2}, 0.3, 64)  # some hits
+    assert inc.best(min_score=0.1) == {"a": 2}
