@@ -9,7 +9,8 @@ Run (after the embedded defaults are built, see README):
     .venv/bin/python benchmarks/bench_strategies.py --seeds 0 1 2 \
         --campaigns campaigns/mos2_midgap.yaml campaigns/mos2_homo_lumo_window.yaml \
                     campaigns/mos2_formation_energy.yaml
-A strategy ``llm-bo+composition`` (``+switches``) runs llm-bo with ``bo.defect_knobs`` set so.
+A strategy ``llm-bo+composition`` (``+switches``) runs llm-bo with ``bo.defect_knobs`` set so, and
+``llm-bo+scout_trials=0,exploit_trials=0`` with those ``bo`` settings.
 Prints a table and writes benchmarks/results/strategies.json. ``--merge A.json B.json`` combines the
 runs of earlier invocations (with or without new ones) into one table; a new run replaces a merged
 one of the same campaign, strategy and seed (``--strategies llm-bo --merge old.json`` re-runs only
@@ -37,8 +38,9 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
     data = yaml.safe_load(campaign_file.read_text())
     base, _, variant = strategy.partition("+")  # "llm-bo+composition": llm-bo with bo.defect_knobs set
     data["strategy"] = base
-    if variant:
-        data.setdefault("bo", {})["defect_knobs"] = variant
+    for item in filter(None, variant.split(",")):  # "switches", or bo settings: "scout_trials=0,exploit_trials=0"
+        key, eq, value = item.partition("=")
+        data.setdefault("bo", {}).update({key: yaml.safe_load(value)} if eq else {"defect_knobs": item})
     data["seed"] = seed
     data.setdefault("dask", {})["enabled"] = False
     data.setdefault("oracle", {})["enabled"] = False

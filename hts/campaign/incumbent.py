@@ -54,7 +54,7 @@ class Incumbent:
         return dict(self._params[k]) if self._total[k] / (self._n[k] + 1) > min_score else None
 
     @classmethod
-    def from_trials(cls, rows: Iterable[Mapping[str, Any]]) -> Incumbent:
+    def from_trials(cls, rows: Iterable[Mapping[Any, Any]]) -> Incumbent:
         """Rebuilt from stored trial rows (``knobs``, ``metrics``, ``n_generated``, ``extra``): the
         Ax-run trials and the scout's composition groups (``extra.scout_obs``)."""
         inc = cls()
