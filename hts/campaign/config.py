@@ -169,6 +169,9 @@ class BOSection(_Section):
     # Trials per iteration that re-run the best setting so far (hts.campaign.incumbent); the rest are
     # Ax's suggestions. 0: every trial from Ax.
     exploit_trials: int = Field(1, ge=0)
+    # How Ax treats the trial scores' noise: "binomial" gives each score its standard error
+    # (hts.campaign.objective.score_sem), "inferred" lets Ax fit one noise level to all of them.
+    noise: Literal["binomial", "inferred"] = "binomial"
 
 
 class DaskSection(_Section):

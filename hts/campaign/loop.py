@@ -30,7 +30,7 @@ import numpy as np
 
 from hts.campaign.config import Campaign
 from hts.campaign.incumbent import Incumbent
-from hts.campaign.objective import SHAPING, distances, score_sem, trial_score
+from hts.campaign.objective import distances, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
 from hts.campaign.scout import scout_knobs, scout_observations
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
@@ -307,7 +307,7 @@ def run_loop(
         if ax is not None and n_trials < campaign.bo.scout_trials:
             batch_trials = [(next_id, None, dict(scout), "scout")]
         elif ax is not None:
-            best = incumbent.best(min_score=SHAPING)  # only a setting that has produced hits
+            best = incumbent.best()  # only a setting that has produced hits
             n_exploit = min(campaign.bo.exploit_trials, want) if best is not None else 0
             with optimiser_warnings():
                 chosen = (
@@ -348,17 +348,17 @@ def run_loop(
                         )
                         for o in obs:
                             idx = ax.attach_trial(parameters=o.parameters)
-                            ax.complete_trial(idx, raw_data={OBJECTIVE: (o.score, o.sem)})
-                            incumbent.add(o.parameters, o.score, o.n_samples)
+                            ax.complete_trial(idx, raw_data={OBJECTIVE: _observed(o.score, o.sem, campaign)})
+                            incumbent.add(o.parameters, o.score, o.n_samples, o.n_hits)
                         extra.update(
                             scout=True,
                             scout_groups=len(obs),
-                            scout_obs=[[o.parameters, o.score, o.n_samples] for o in obs],
+                            scout_obs=[[o.parameters, o.score, o.n_samples, o.n_hits] for o in obs],
                         )
                     else:
                         sem = score_sem(scored.n_hits, proposal.n_generated)
-                        ax.complete_trial(ax_index, raw_data={OBJECTIVE: (score, sem)})
-                        incumbent.add(knobs, score, proposal.n_generated)
+                        ax.complete_trial(ax_index, raw_data={OBJECTIVE: _observed(score, sem, campaign)})
+                        incumbent.add(knobs, score, proposal.n_generated, scored.n_hits)
                         extra["ax_trial"] = ax_index
                         extra["exploit"] = kind == "exploit"
                     snapshot = json.dumps(ax._to_json_snapshot())
@@ -397,6 +397,12 @@ def run_loop(
                 on_iteration_end(iteration)
     hits_total = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
     return RunSummary(n_trials, evaluations, store.n_candidates(), hits_total, stopped, time.perf_counter() - t_start)
+
+
+def _observed(score: float, sem: float, campaign: Campaign) -> float | tuple[float, float]:
+    """A score as Ax is given it: with its standard error (``bo.noise: binomial``) or alone
+    (``inferred``: Ax fits one noise level to all trials)."""
+    return (score, sem) if campaign.bo.noise == "binomial" else score
 
 
 @dataclass

@@ -42,6 +42,7 @@ class Observation:
     score: float
     sem: float
     n_samples: int
+    n_hits: int
 
 
 def scout_knobs(space: Sequence[Any], fixed: Mapping[str, Any]) -> dict[str, int | float]:
@@ -97,7 +98,7 @@ def scout_observations(
     if not count_knobs:  # switches: the scout setting is a point of the space
         score = trial_score(new_distances, n_generated)
         hits = int((new_distances == 0.0).sum())
-        return [Observation(dict(knobs), score, score_sem(hits, n_generated), n_generated)]
+        return [Observation(dict(knobs), score, score_sem(hits, n_generated), n_generated, hits)]
     from hts.campaign.proposers import count_knob
 
     comp = composition_matrix(host, batch)
@@ -118,5 +119,6 @@ def scout_observations(
             continue
         n = int((group_of == g).sum())
         d = new_distances[new_group == g]
-        out.append(Observation(params, trial_score(d, n), score_sem(int((d == 0.0).sum()), n), n))
+        hits = int((d == 0.0).sum())
+        out.append(Observation(params, trial_score(d, n), score_sem(hits, n), n, hits))
     return out

@@ -67,7 +67,7 @@ def test_scout_observations_group_by_composition():
     vac = by_comp[(1, 0)]
     assert vac.n_samples == 3 and vac.parameters["temperature"] == 1.0
     assert vac.score == pytest.approx(trial_score(np.array([0.0, 0.5]), 3))
-    assert vac.sem == pytest.approx(score_sem(1, 3))
+    assert vac.sem == pytest.approx(score_sem(1, 3)) and vac.n_hits == 1
     se = by_comp[(0, 2)]
     assert se.n_samples == 1 and se.score == pytest.approx(trial_score(np.array([1.0]), 1))
 
