@@ -39,6 +39,19 @@ def _tiny_llama(tmp_path: Path) -> Path:
     )
 
 
+def _random_stands_in_for_the_llm(monkeypatch) -> None:
+    """llm-bo with the random proposer in place of the LLM (fast): Ax's side of the loop only."""
+    import hts.campaign.runner as runner
+    from hts.campaign.proposers import RandomProposer
+
+    def proposer(c, h, base=None):
+        p = RandomProposer(h, c)
+        p.prompt_properties = None  # stands in for an LLM that may be prompted with any property
+        return p
+
+    monkeypatch.setattr(runner, "make_proposer", proposer)
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "c.yaml"
     p.write_text(text)
@@ -95,16 +108,9 @@ def test_report_writes_html_and_pngs(tmp_path, tiny_surrogate):
 @pytest.mark.slow
 def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
     """llm-bo with the random proposer standing in for the LLM: Ax suggests, completes, snapshots."""
-    import hts.campaign.runner as runner
     from hts.campaign.loop import restore_ax_client
-    from hts.campaign.proposers import RandomProposer
 
-    def proposer(c, h, base=None):
-        p = RandomProposer(h, c)
-        p.prompt_properties = None  # stands in for an LLM that may be prompted with any property
-        return p
-
-    monkeypatch.setattr(runner, "make_proposer", proposer)
+    _random_stands_in_for_the_llm(monkeypatch)
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=3))
     import warnings
 
@@ -302,16 +308,9 @@ def test_periodic_verification_refits_the_surrogate(tmp_path):
 def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_path, tiny_surrogate, monkeypatch):
     """Stopped after 3 trials (mid-iteration) and resumed: store ids run on, Ax indices run on, the
     incumbent is rebuilt from the store, and no candidate is stored twice."""
-    import hts.campaign.runner as runner
     from hts.campaign.loop import restore_ax_client
-    from hts.campaign.proposers import RandomProposer
 
-    def proposer(c, h, base=None):
-        p = RandomProposer(h, c)
-        p.prompt_properties = None
-        return p
-
-    monkeypatch.setattr(runner, "make_proposer", proposer)
+    _random_stands_in_for_the_llm(monkeypatch)
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16))
     seen: list[int] = []
 
