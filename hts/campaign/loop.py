@@ -269,13 +269,13 @@ def run_loop(
     if label_ranges is None:
         label_ranges = getattr(proposer, "prompt_ranges", None)
     ax = None
+    space = knob_space(campaign, host, label_ranges, prompt_properties) if campaign.strategy == "llm-bo" else []
     if campaign.strategy == "llm-bo":
         snap = store.latest_ax_snapshot()
         with optimiser_warnings():
             if snap is not None:
                 ax = restore_ax_client(snap)
             else:
-                space = knob_space(campaign, host, label_ranges, prompt_properties)
                 ax = new_ax_client(
                     space,
                     campaign.seed,
@@ -283,7 +283,6 @@ def run_loop(
                     constraints=knob_constraints(campaign, host),
                 )
     fixed = fixed_knobs(campaign, host, prompt_properties)
-    space = knob_space(campaign, host, label_ranges, prompt_properties) if ax is not None else []
     scout = scout_knobs(space, fixed)
     incumbent = Incumbent.from_trials(store.trials_frame().to_dict("records") if n_trials else [])
     next_id = (store.last_trial() or (-1, 0))[0] + 1

@@ -82,18 +82,12 @@ def make_proposer(campaign: Campaign, host: Host, base: Path | None = None) -> P
 
 
 @contextmanager
-def make_scorer(
-    campaign: Campaign, host: Host, base: Path | None = None, model_dir: Path | None = None
-) -> Iterator[Any]:
-    """The surrogate scorer: on Dask (LocalCluster or the campaign's scheduler), or in-process.
-
-    ``model_dir``: a model to use instead of the campaign's (a refit one); the scorer's
-    ``use_model(path)`` switches it later.
-    """
-    model_dir = model_dir or resolve_model(campaign.surrogate.model, "surrogate", base)
+def make_scorer(campaign: Campaign, host: Host, model_dir: Path) -> Iterator[Any]:
+    """The surrogate scorer for ``model_dir``: on Dask (LocalCluster or the campaign's scheduler),
+    or in-process. Its ``use_model(path)`` switches to another model later (a refit one)."""
     from surrogate.scoring import DaskScorer, load_cached, score_batch
 
-    model = load_cached(model_dir)  # type: ignore[arg-type]
+    model = load_cached(model_dir)
     model.check_host(host)
     if not campaign.dask.enabled:
 
@@ -115,7 +109,7 @@ def make_scorer(
     security = d.tls.security() if d.tls is not None else None
     with (
         dask_client(d.scheduler, d.workers, 1, security=security) as client,
-        DaskScorer(model_dir, client=client) as scorer,  # type: ignore[arg-type]
+        DaskScorer(model_dir, client=client) as scorer,
     ):
         scorer.warm_up()
         yield scorer
@@ -211,7 +205,7 @@ def run_campaign(
             model_dir = Path(refit) if refit else resolve_model(campaign.surrogate.model, "surrogate", base)
             if model_dir is None:
                 raise ConfigError("surrogate.model is required: a model directory or `default`")
-            scorer = stack.enter_context(make_scorer(campaign, host, base, model_dir))
+            scorer = stack.enter_context(make_scorer(campaign, host, model_dir))
             proposer = make_proposer(campaign, host, base)
             summary = run_loop(
                 campaign,

@@ -30,12 +30,9 @@ log = logging.getLogger(__name__)
 
 def composition_key(host: Host, defects: str) -> tuple[tuple[str, int], ...]:
     """A candidate's composition (defects per type) as a hashable key, from the stored defects text."""
-    counts: dict[str, int] = {}
-    for site, species in parse_defects(defects):
-        rule = host.rule_for(site, species)
-        name = rule.name if rule is not None else f"{host.site_species[site]}->{species}"
-        counts[name] = counts.get(name, 0) + 1
-    return tuple(sorted(counts.items()))
+    from llm.generation import type_counts
+
+    return tuple(sorted(type_counts(DefectConfiguration.from_mapping(host, parse_defects(defects))).items()))
 
 
 def choose_for_oracle(pool: pd.DataFrame, campaign: Campaign, host: Host, k: int) -> pd.DataFrame:
