@@ -172,6 +172,9 @@ class BOSection(_Section):
     # How Ax treats the trial scores' noise: "binomial" gives each score its standard error
     # (hts.campaign.objective.score_sem), "inferred" lets Ax fit one noise level to all of them.
     noise: Literal["binomial", "inferred"] = "binomial"
+    # Width of the closeness kernel that scores trials without hits, in window half-widths
+    # (hts.campaign.objective.closeness): wide enough to point towards a window from far away.
+    closeness_width: float = Field(3.0, gt=0)
 
 
 class DaskSection(_Section):

@@ -331,7 +331,7 @@ def run_loop(
                 n = max(1, min(n, b.max_evaluations - evaluations))
             proposal = proposer.propose(knobs, n, rng)
             scored = _score_new(proposal.batch, archive, scorer, campaign)
-            score = trial_score(scored.distances, proposal.n_generated)
+            score = trial_score(scored.distances, proposal.n_generated, campaign.bo.closeness_width)
             metrics = {
                 OBJECTIVE: score,
                 "hit_fraction": scored.n_hits / max(1, proposal.n_generated),
@@ -343,7 +343,14 @@ def run_loop(
                 with optimiser_warnings():
                     if kind == "scout":
                         obs = scout_observations(
-                            host, space, knobs, proposal.batch, proposal.n_generated, scored.rows, scored.distances
+                            host,
+                            space,
+                            knobs,
+                            proposal.batch,
+                            proposal.n_generated,
+                            scored.rows,
+                            scored.distances,
+                            campaign.bo.closeness_width,
                         )
                         for o in obs:
                             idx = ax.attach_trial(parameters=o.parameters)

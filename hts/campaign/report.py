@@ -1,8 +1,9 @@
 """``hts report``: an HTML page with PNG plots of a campaign (and of baselines run beside it).
 
 Plots: best distance and cumulative hits against evaluations (the campaign and any baseline
-directories given), predicted properties against the target windows, the defect-type make-up of the
-hits, and pictures of the top structures with their defects marked.
+directories given), new hits per trial coloured by what the trial ran (``llm-bo``'s scout,
+exploitation and Ax-suggested trials), predicted properties against the target windows, the
+defect-type make-up of the hits, and pictures of the top structures with their defects marked.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hts.campaign.results import CampaignResults, rule_makeup
+from hts.campaign.results import TRIAL_KINDS, CampaignResults, rule_makeup, trial_kind
 from hts.hosts import VAC
 
 
@@ -51,6 +52,39 @@ def progress_curves(results: list[CampaignResults], path: Path) -> None:
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+KIND_COLOURS = {"scout": "tab:purple", "exploit": "tab:red", "ax": "tab:blue", "fixed": "tab:gray", "random": "0.6"}
+KIND_LABELS = {
+    "scout": "scout (the model chooses the composition)",
+    "exploit": "exploitation (re-runs the best setting)",
+    "ax": "Ax suggestion (Sobol, then BoTorch)",
+    "fixed": "llm-fixed setting",
+    "random": "random draws",
+}
+
+
+def trial_hits(res: CampaignResults, path: Path) -> None:
+    """New hits of each trial, coloured by the trial's kind (:func:`hts.campaign.results.trial_kind`)."""
+    plt = _plt()
+    trials = res.store.trials_frame()
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    kinds = [trial_kind(s, e) for s, e in zip(trials["strategy"], trials["extra"], strict=True)]
+    for kind in TRIAL_KINDS:
+        sel = np.array([k == kind for k in kinds], dtype=bool)
+        if sel.any():
+            ax.bar(
+                trials["trial_id"].to_numpy()[sel],
+                trials["n_hits"].to_numpy()[sel],
+                color=KIND_COLOURS[kind],
+                label=f"{KIND_LABELS[kind]} ({int(sel.sum())})",
+            )
+    ax.set(xlabel="trial", ylabel="new hits in the trial")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -149,6 +183,9 @@ def write_report(out_dir: str | Path, baselines: list[str | Path] | None = None,
         ranked = main.ranked()
         progress_curves([main, *others], dest / "progress.png")
         figs = ["progress.png"]
+        if not main.store.trials_frame().empty:
+            trial_hits(main, dest / "trial_hits.png")
+            figs.append("trial_hits.png")
         if not ranked.empty:
             target_windows(main, ranked, dest / "targets.png")
             makeup(main, ranked, dest / "makeup.png")

@@ -106,7 +106,29 @@ class CampaignResults:
             "hits": int(cands["hit"].sum()) if len(cands) else 0,
             "best_distance": float(cands["distance"].min()) if len(cands) else float("nan"),
             "verified": len(self.store.oracle_frame()),
+            **{f"{kind} trials": n for kind, n in trial_kind_counts(trials).items()},
         }
+
+
+TRIAL_KINDS = ("scout", "exploit", "ax", "fixed", "random")
+"""What a stored trial ran: ``llm-bo``'s scout, exploitation and Ax-suggested trials, ``llm-fixed``'s
+fixed setting, ``random``'s draws."""
+
+
+def trial_kind(strategy: str, extra: dict[str, Any] | None) -> str:
+    """The kind (:data:`TRIAL_KINDS`) of a stored trial, from its strategy and ``extra`` column."""
+    extra = extra or {}
+    if strategy == "llm-bo":
+        return "scout" if extra.get("scout") else "exploit" if extra.get("exploit") else "ax"
+    return "fixed" if strategy == "llm-fixed" else "random"
+
+
+def trial_kind_counts(trials: pd.DataFrame) -> dict[str, int]:
+    """How many stored trials of each kind (kinds with none left out), in :data:`TRIAL_KINDS` order."""
+    if trials.empty:
+        return {}
+    kinds = [trial_kind(s, e) for s, e in zip(trials["strategy"], trials["extra"], strict=True)]
+    return {k: kinds.count(k) for k in TRIAL_KINDS if k in kinds}
 
 
 def rule_makeup(config: DefectConfiguration) -> str:

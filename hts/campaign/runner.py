@@ -32,6 +32,7 @@ DEFAULTS = {
 }
 STORE_FILE = "campaign.sqlite"
 CAMPAIGN_COPY = "campaign.yaml"
+VERIFIED_THROUGH = "oracle_verified_through_trial"  # store meta: the last trial a verification had seen
 
 
 def resolve_model(value: str | None, kind: str, base: Path | None = None) -> Path | None:
@@ -145,7 +146,8 @@ def open_store(campaign: Campaign, out_dir: Path, resume: bool, campaign_text: s
 def periodic_verification(
     campaign: Campaign, host: Host, out_dir: Path, store: CampaignStore, scorer: Any, model_dir: Path
 ) -> Callable[[int], None] | None:
-    """``oracle.every: N``: verify ``top_k`` candidates after every N-th iteration, and with
+    """``oracle.every: N``: verify ``top_k`` candidates after every N-th iteration (and once more at
+    the end of the run when trials came after the last of these, :func:`needs_final_verification`), and with
     ``oracle.refit_surrogate`` refit the surrogate on the new labels and score with it from then on
     (:mod:`hts.campaign.refit`). ``None`` when there is nothing to do during the run."""
     every = campaign.oracle.every
@@ -160,6 +162,9 @@ def periodic_verification(
 
         n = verify_top(campaign, host, out_dir)
         log.info("iteration %d: %d candidates verified by the oracle", iteration, n)
+        last = store.last_trial()
+        if last is not None:
+            store.set_meta(VERIFIED_THROUGH, last[0])
         if n and campaign.oracle.refit_surrogate:
             from hts.campaign.refit import refit_surrogate
 
@@ -197,6 +202,7 @@ def run_campaign(
         log.warning("signal %d: stopping after the trial in flight (again to abort)", signum)
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    verify_at_end = False
     try:
         with ExitStack() as stack:
             from hts.campaign.refit import REFIT_META
@@ -217,12 +223,29 @@ def run_campaign(
                 should_stop=lambda: stop["flag"],
                 on_iteration_end=periodic_verification(campaign, host, out_dir, store, scorer, model_dir),
             )
+        verify_at_end = summary.stopped != "interrupted" and needs_final_verification(campaign, store)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         store.close()
-    if campaign.oracle.enabled and campaign.oracle.every == 0 and summary.stopped != "interrupted":
+    if verify_at_end:
         from hts.campaign.verify import verify_top
 
         verify_top(campaign, host, out_dir)
     return summary, out_dir
+
+
+def needs_final_verification(campaign: Campaign, store: CampaignStore) -> bool:
+    """Whether the oracle verifies once more when a run ends: always with ``oracle.every: 0``; with
+    ``every: N`` when trials were stored after the last periodic verification (the last iterations
+    were fewer than N, or the budget ran out mid-way), so that the newest candidates are not left out.
+    """
+    if not campaign.oracle.enabled:
+        return False
+    last = store.last_trial()
+    if last is None:
+        return False
+    if campaign.oracle.every == 0:
+        return True
+    verified = store.get_meta(VERIFIED_THROUGH)
+    return verified is None or int(verified) < last[0]

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hts.campaign.objective import score_sem, trial_score
+from hts.campaign.objective import CLOSENESS_WIDTH, score_sem, trial_score
 from hts.defects import PAD, ConfigBatch
 from hts.hosts import Host
 
@@ -88,15 +88,17 @@ def scout_observations(
     n_generated: int,
     new_rows: Sequence[int],
     new_distances: np.ndarray,
+    closeness_width: float = CLOSENESS_WIDTH,
 ) -> list[Observation]:
     """The scout trial's observations for Ax (see the module docstring).
 
     ``batch``: the trial's valid samples; ``new_rows``: the rows of ``batch`` that were new (not
-    duplicates, not in the archive) and ``new_distances`` their distances, in the same order.
+    duplicates, not in the archive) and ``new_distances`` their distances, in the same order;
+    ``closeness_width`` as in :func:`trial_score`.
     """
     count_knobs = {k.name: k for k in space if k.name.startswith("n_")}
     if not count_knobs:  # switches: the scout setting is a point of the space
-        score = trial_score(new_distances, n_generated)
+        score = trial_score(new_distances, n_generated, closeness_width)
         hits = int((new_distances == 0.0).sum())
         return [Observation(dict(knobs), score, score_sem(hits, n_generated), n_generated, hits)]
     from hts.campaign.proposers import count_knob
@@ -120,5 +122,5 @@ def scout_observations(
         n = int((group_of == g).sum())
         d = new_distances[new_group == g]
         hits = int((d == 0.0).sum())
-        out.append(Observation(params, trial_score(d, n), score_sem(hits, n), n, hits))
+        out.append(Observation(params, trial_score(d, n, closeness_width), score_sem(hits, n), n, hits))
     return out

@@ -100,7 +100,7 @@ def test_report_writes_html_and_pngs(tmp_path, tiny_surrogate):
     _, out = run_campaign(path, out=tmp_path / "run")
     html = write_report(out)
     text = html.read_text()
-    for png in ("progress.png", "targets.png", "makeup.png", "top_structures.png"):
+    for png in ("progress.png", "trial_hits.png", "targets.png", "makeup.png", "top_structures.png"):
         assert (html.parent / png).stat().st_size > 1000
         assert png in text
 
@@ -125,7 +125,9 @@ def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
     trials = res.store.trials_frame()
     res_snapshot = res.store.latest_ax_snapshot()
     assert res_snapshot is not None
+    summary_kinds = {k: v for k, v in res.summary().items() if k.endswith(" trials")}
     res.close()
+    assert summary_kinds["scout trials"] == 1 and sum(summary_kinds.values()) == 6
     assert {"temperature", "prompt_homo_lumo_gap"} <= set(trials["knobs"].iloc[1])
     # the scout's composition groups are observed Ax trials next to the 5 Ax suggested
     client = restore_ax_client(res_snapshot)
@@ -303,6 +305,21 @@ def test_periodic_verification_refits_the_surrogate(tmp_path):
     np.testing.assert_allclose(first_refit.predict(batch).mean[:, col], stored, rtol=1e-6, atol=1e-9)
     original = SurrogateModel.load(model_dir).predict(batch).mean[:, col]
     assert not np.allclose(original, stored)
+
+
+@pytest.mark.slow
+def test_periodic_verification_also_verifies_at_the_end(tmp_path, tiny_surrogate):
+    """oracle.every: 2 over 3 iterations: one verification after the second iteration, and one at the
+    end for the candidates of the third, which no periodic verification saw."""
+    extra = "oracle: {enabled: true, top_k: 1, every: 2}\n"
+    path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=3, samples=8, extra=extra))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    res = CampaignResults.open(out)
+    oracle = res.store.oracle_frame()
+    through = res.store.get_meta("oracle_verified_through_trial")
+    res.close()
+    assert len(oracle) == 2
+    assert through is not None and int(through) == 3  # trials 0-3 (iterations 0-1) when it verified
 
 
 def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_path, tiny_surrogate, monkeypatch):
