@@ -169,12 +169,19 @@ class BOSection(_Section):
     # Trials per iteration that re-run the best setting so far (hts.campaign.incumbent); the rest are
     # Ax's suggestions. 0: every trial from Ax.
     exploit_trials: int = Field(1, ge=0)
+    # Only a setting whose hits came in at least this fraction of its samples is re-run (0: any with a hit).
+    exploit_min_hit_rate: float = Field(0.1, ge=0, le=1)
     # How Ax treats the trial scores' noise: "binomial" gives each score its standard error
     # (hts.campaign.objective.score_sem), "inferred" lets Ax fit one noise level to all of them.
     noise: Literal["binomial", "inferred"] = "binomial"
-    # Width of the closeness kernel that scores trials without hits, in window half-widths
-    # (hts.campaign.objective.closeness): wide enough to point towards a window from far away.
+    # The closeness term that scores trials without hits (hts.campaign.objective.ClosenessKernel): the
+    # weight of a heavy tail next to the Gaussian core, and the tail's width in window half-widths.
+    closeness_tail: float = Field(0.0, ge=0, le=1)
     closeness_width: float = Field(3.0, gt=0)
+    # The hit term of the trial score: "predicted" counts the new candidates whose predicted means lie
+    # in every window; "expected" sums their probabilities of being inside under the surrogate's
+    # uncertainty (hts.campaign.objective.hit_probability), which also ranks near misses and edge hits.
+    hit_term: Literal["predicted", "expected"] = "predicted"
 
 
 class DaskSection(_Section):

@@ -30,7 +30,7 @@ import numpy as np
 
 from hts.campaign.config import Campaign
 from hts.campaign.incumbent import Incumbent
-from hts.campaign.objective import distances, score_sem, trial_score
+from hts.campaign.objective import ClosenessKernel, distances, hit_probability, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
 from hts.campaign.scout import scout_knobs, scout_observations
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
@@ -286,6 +286,7 @@ def run_loop(
     scout = scout_knobs(space, fixed)
     incumbent = Incumbent.from_trials(store.trials_frame().to_dict("records") if n_trials else [])
     next_id = (store.last_trial() or (-1, 0))[0] + 1
+    kernel = ClosenessKernel(campaign.bo.closeness_width, campaign.bo.closeness_tail)
     stopped = "budget"
     while True:
         if n_trials >= max_trials:
@@ -306,7 +307,7 @@ def run_loop(
         if ax is not None and n_trials < campaign.bo.scout_trials:
             batch_trials = [(next_id, None, dict(scout), "scout")]
         elif ax is not None:
-            best = incumbent.best()  # only a setting that has produced hits
+            best = incumbent.best(campaign.bo.exploit_min_hit_rate)  # a setting that has produced hits
             n_exploit = min(campaign.bo.exploit_trials, want) if best is not None else 0
             with optimiser_warnings():
                 chosen = (
@@ -331,7 +332,8 @@ def run_loop(
                 n = max(1, min(n, b.max_evaluations - evaluations))
             proposal = proposer.propose(knobs, n, rng)
             scored = _score_new(proposal.batch, archive, scorer, campaign)
-            score = trial_score(scored.distances, proposal.n_generated, campaign.bo.closeness_width)
+            p_hit = scored.p_hit if campaign.bo.hit_term == "expected" else None
+            score = trial_score(scored.distances, proposal.n_generated, kernel, p_hit)
             metrics = {
                 OBJECTIVE: score,
                 "hit_fraction": scored.n_hits / max(1, proposal.n_generated),
@@ -350,7 +352,8 @@ def run_loop(
                             proposal.n_generated,
                             scored.rows,
                             scored.distances,
-                            campaign.bo.closeness_width,
+                            kernel,
+                            p_hit,
                         )
                         for o in obs:
                             idx = ax.attach_trial(parameters=o.parameters)
@@ -362,7 +365,8 @@ def run_loop(
                             scout_obs=[[o.parameters, o.score, o.n_samples, o.n_hits] for o in obs],
                         )
                     else:
-                        sem = score_sem(scored.n_hits, proposal.n_generated)
+                        n_hit = scored.n_hits if p_hit is None else float(p_hit.sum())
+                        sem = score_sem(n_hit, proposal.n_generated)
                         ax.complete_trial(ax_index, raw_data={OBJECTIVE: _observed(score, sem, campaign)})
                         incumbent.add(knobs, score, proposal.n_generated, scored.n_hits)
                         extra["ax_trial"] = ax_index
@@ -420,12 +424,13 @@ class ScoredBatch:
     distances: np.ndarray  # (len(records),) distances of the new candidates
     first_hit: int | None  # 1-based position of the first hit among the batch's samples
     rows: list[int]  # the rows of the batch the records come from
+    p_hit: np.ndarray  # (len(records),) probabilities of being true hits (objective.hit_probability)
 
 
 def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign) -> ScoredBatch:
     """Canonicalise, drop duplicates (in the batch and in the archive), score what is new."""
     if len(batch) == 0:
-        return ScoredBatch([], 0, np.zeros(0), None, [])
+        return ScoredBatch([], 0, np.zeros(0), None, [], np.zeros(0))
     canon = canonicalize(batch)
     hexes = [hash_hex(h) for h in canonical_hashes(canon)]
     seen: set[str] = set()
@@ -436,7 +441,7 @@ def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: 
         seen.add(h)
         rows.append(i)
     if not rows:
-        return ScoredBatch([], 0, np.zeros(0), None, [])
+        return ScoredBatch([], 0, np.zeros(0), None, [], np.zeros(0))
     new = canon.take(rows)
     try:
         pred = scorer.score(new)
@@ -445,6 +450,7 @@ def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: 
     except Exception as exc:  # a scoring back end failing is reported, not swallowed
         raise ConfigError(f"scoring failed: {type(exc).__name__}: {exc}") from exc
     d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
+    p_hit = hit_probability(pred.mean, pred.std, list(pred.targets), campaign.targets)
     configs = new.to_configs()
     records = []
     for j, (i, c) in enumerate(zip(rows, configs, strict=True)):
@@ -460,4 +466,4 @@ def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: 
             )
         )
     hit_rows = [i for i, dj in zip(rows, d, strict=True) if dj == 0.0]
-    return ScoredBatch(records, len(hit_rows), d, hit_rows[0] + 1 if hit_rows else None, rows)
+    return ScoredBatch(records, len(hit_rows), d, hit_rows[0] + 1 if hit_rows else None, rows, p_hit)

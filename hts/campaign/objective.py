@@ -11,13 +11,15 @@ the trial's *new* candidates: the fraction of samples that are new hits, plus a 
 that still points towards the windows while nothing hits them. Re-proposing archived or duplicate
 candidates earns nothing, so the optimiser is pushed towards new hits, not the same one again.
 
-The closeness is a Cauchy kernel, ``1 / (1 + (d / width)^2)`` with ``width`` in window half-widths
-(``bo.closeness_width``, default :data:`CLOSENESS_WIDTH`). Until session 7 it was ``exp(-d^2 / 2)``,
-which is ~0 a few half-widths from a window: on the mid-gap campaign (1.00 +- 0.05 eV) trials whose
-gaps sat at 1.78 eV (no vacancy), 1.46 eV (the adapter's answer) or 0.45 eV (a Mo vacancy) all
-scored 0, so nothing told BO which way the window lay, and two of three seeds never found it. The
-heavy tail keeps an ordering at any distance (d = 14, 8, 2, 0.4 -> 0.04, 0.12, 0.69, 0.98 at
-width 3).
+The closeness (:class:`ClosenessKernel`) is ``exp(-d^2 / 2)`` by default, which is ~0 a few window
+half-widths away. ``bo.closeness_tail`` mixes in a heavy Cauchy tail, ``1 / (1 + (d / width)^2)``
+with ``width`` in half-widths (``bo.closeness_width``), which keeps an ordering at any distance
+(d = 14, 8, 2, 0.4 -> 0.04, 0.12, 0.69, 0.98 at width 3). Measured in session 7 (BENCHMARKS.md): a
+pure tail (``closeness_tail: 1``) lifted the mid-gap campaign, whose trials without a hit all
+scored ~0 with the core alone (gaps of 1.78, 1.46 or 0.45 eV against a 1.00 +- 0.05 eV window),
+from 53 to 100 hits per 1,000 over three seeds, but lowered the two campaigns whose windows are
+easy to reach (835 -> 710 and 684 -> 618): Ax then explored more once it had a setting that hit.
+So the default keeps the core alone.
 
 Why the hit term: with the shaping term alone (the metric until session 5) a near miss scores almost
 as much as a hit (``d = 0.14``, a gap 0.007 eV outside a +-0.05 eV window: 0.99 against 1.0), and
@@ -28,6 +30,7 @@ on the mid-gap campaign BO settled on compositions whose predicted gaps sat just
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,27 +68,55 @@ def distances(
 SHAPING = 0.1
 """Weight of the closeness term next to the hit count (a hit is worth 10 near misses)."""
 
-CLOSENESS_WIDTH = 3.0
-"""Default width of the closeness kernel, in window half-widths (``bo.closeness_width``)."""
+
+@dataclass(frozen=True)
+class ClosenessKernel:
+    """Closeness of a candidate at distance ``d`` to the targets: 1 inside every window, falling outside
+    as ``(1 - tail) exp(-d^2 / 2) + tail / (1 + (d / width)^2)``: a Gaussian core one window
+    half-width wide and a heavy Cauchy tail (``bo.closeness_tail``, ``bo.closeness_width``; see the
+    module docstring)."""
+
+    width: float = 3.0
+    tail: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.width <= 0:
+            raise ValueError(f"closeness width must be positive, got {self.width}")
+        if not 0.0 <= self.tail <= 1.0:
+            raise ValueError(f"closeness tail must be within [0, 1], got {self.tail}")
+
+    def __call__(self, d: np.ndarray) -> np.ndarray:
+        d = np.asarray(d, dtype=float)
+        return (1.0 - self.tail) * np.exp(-0.5 * d**2) + self.tail / (1.0 + (d / self.width) ** 2)
 
 
-def closeness(d: np.ndarray, width: float = CLOSENESS_WIDTH) -> np.ndarray:
-    """Closeness of candidates at distances ``d`` to the targets: 1 inside every window, falling as
-    ``1 / (1 + (d / width)^2)`` outside (see the module docstring)."""
-    if width <= 0:
-        raise ValueError(f"closeness width must be positive, got {width}")
-    return 1.0 / (1.0 + (np.asarray(d, dtype=float) / width) ** 2)
+def hit_probability(
+    means: np.ndarray, stds: np.ndarray, model_targets: list[str], targets: Mapping[str, Target]
+) -> np.ndarray:
+    """(N,) probability that a candidate is a true hit: every target property inside its window,
+    under independent Gaussians of the surrogate's predicted mean and std (N, T model targets)."""
+    from hts.campaign.acquisition import marginal_hit_probability
+
+    cols = [model_targets.index(n) for n in targets]
+    return marginal_hit_probability(means[:, cols], stds[:, cols], [t.window for t in targets.values()])
 
 
-def trial_score(new_distances: np.ndarray, n_samples: int, width: float = CLOSENESS_WIDTH) -> float:
-    """The Ax objective of a trial (see the module docstring)."""
+def trial_score(
+    new_distances: np.ndarray,
+    n_samples: int,
+    kernel: ClosenessKernel = ClosenessKernel(),
+    p_hit: np.ndarray | None = None,
+) -> float:
+    """The Ax objective of a trial (see the module docstring). With ``p_hit`` (the new candidates'
+    :func:`hit_probability`, ``bo.hit_term: expected``) the hit term is the expected number of true
+    hits instead of the count of predicted ones."""
     if n_samples <= 0:
         return 0.0
-    hits = float((new_distances == 0.0).sum())
-    return float((hits + SHAPING * closeness(new_distances, width).sum()) / n_samples)
+    hits = float((new_distances == 0.0).sum()) if p_hit is None else float(np.sum(p_hit))
+    return float((hits + SHAPING * kernel(new_distances).sum()) / n_samples)
 
 
-def score_sem(n_hits: int, n_samples: int) -> float:
+def score_sem(n_hits: float, n_samples: int) -> float:
     """Standard error of a trial score: the binomial error of its hit fraction, with the fraction
     shrunk to ``(hits + 0.5) / (n + 1)`` so that a trial with no hit (or only hits) still has one.
 

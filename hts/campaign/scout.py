@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hts.campaign.objective import CLOSENESS_WIDTH, score_sem, trial_score
+from hts.campaign.objective import ClosenessKernel, score_sem, trial_score
 from hts.defects import PAD, ConfigBatch
 from hts.hosts import Host
 
@@ -88,19 +88,22 @@ def scout_observations(
     n_generated: int,
     new_rows: Sequence[int],
     new_distances: np.ndarray,
-    closeness_width: float = CLOSENESS_WIDTH,
+    kernel: ClosenessKernel = ClosenessKernel(),
+    new_p_hit: np.ndarray | None = None,
 ) -> list[Observation]:
     """The scout trial's observations for Ax (see the module docstring).
 
     ``batch``: the trial's valid samples; ``new_rows``: the rows of ``batch`` that were new (not
     duplicates, not in the archive) and ``new_distances`` their distances, in the same order;
-    ``closeness_width`` as in :func:`trial_score`.
+    ``kernel`` and ``new_p_hit`` (the new candidates' hit probabilities, or ``None``) as in
+    :func:`trial_score`.
     """
     count_knobs = {k.name: k for k in space if k.name.startswith("n_")}
     if not count_knobs:  # switches: the scout setting is a point of the space
-        score = trial_score(new_distances, n_generated, closeness_width)
+        score = trial_score(new_distances, n_generated, kernel, new_p_hit)
         hits = int((new_distances == 0.0).sum())
-        return [Observation(dict(knobs), score, score_sem(hits, n_generated), n_generated, hits)]
+        n_hit = hits if new_p_hit is None else float(new_p_hit.sum())
+        return [Observation(dict(knobs), score, score_sem(n_hit, n_generated), n_generated, hits)]
     from hts.campaign.proposers import count_knob
 
     comp = composition_matrix(host, batch)
@@ -121,6 +124,8 @@ def scout_observations(
             continue
         n = int((group_of == g).sum())
         d = new_distances[new_group == g]
+        p = None if new_p_hit is None else new_p_hit[new_group == g]
         hits = int((d == 0.0).sum())
-        out.append(Observation(params, trial_score(d, n, closeness_width), score_sem(hits, n), n, hits))
+        n_hit = hits if p is None else float(p.sum())
+        out.append(Observation(params, trial_score(d, n, kernel, p), score_sem(n_hit, n), n, hits))
     return out

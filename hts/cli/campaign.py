@@ -64,6 +64,9 @@ def status(
             f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']}, "
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
         )
+        kinds = {k: v for k, v in s.items() if k.endswith(" trials") and k != "max_trials"}
+        if kinds:
+            console.print("trials by kind: " + ", ".join(f"{k.removesuffix(' trials')} {v}" for k, v in kinds.items()))
         ranked = res.ranked()
         if ranked.empty:
             return

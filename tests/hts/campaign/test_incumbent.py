@@ -38,3 +38,13 @@ def test_rebuilt_from_stored_trials_counts_scout_groups_and_ax_trials_only():
     ]
     inc = Incumbent.from_trials(rows)
     assert inc.best() == {"a": 1}  # 3.15/4 beats 32/65; the non-Ax trial (70.4/65) is not counted
+
+
+def test_a_setting_with_rare_hits_is_not_exploited():
+    """2 hits in 64 samples, then none in 64: a hit rate of 1.6 %, under a 10 % floor."""
+    inc = Incumbent()
+    inc.add({"a": 1}, 0.12, 64, 2)
+    inc.add({"a": 1}, 0.09, 64, 0)
+    assert inc.best(min_hit_rate=0.1) is None and inc.best() == {"a": 1}
+    inc.add({"a": 2}, 0.5, 64, 30)
+    assert inc.best(min_hit_rate=0.1) == {"a": 2}

@@ -84,6 +84,28 @@ def test_random_campaign_runs_and_exports(tmp_path, tiny_surrogate):
     assert (dest / "campaign.yaml").is_file()
 
 
+def test_status_export_report_commands(tmp_path, tiny_surrogate):
+    """The morning after: ``hts status``, ``hts export`` and ``hts report`` on a finished campaign."""
+    from typer.testing import CliRunner
+
+    from hts.cli import app
+
+    path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=2))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    runner = CliRunner(env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["status", str(out), "--top", "3"])
+    assert res.exit_code == 0, res.output
+    assert "trials 4/4" in res.output and "trials by kind: random 4" in res.output
+    res = runner.invoke(app, ["export", str(out), "--top", "3", "--out", str(tmp_path / "export")])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "export").glob("000[1-3]_*.cif"))) == 3
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "report" / "index.html").is_file() and (out / "report" / "trial_hits.png").is_file()
+    res = runner.invoke(app, ["status", str(tmp_path)])  # not a campaign directory
+    assert res.exit_code != 0 and "campaign.yaml missing" in (res.output + str(res.exception))
+
+
 def test_rerun_without_resume_is_refused(tmp_path, tiny_surrogate):
     path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=1))
     run_campaign(path, out=tmp_path / "run")
