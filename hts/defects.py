@@ -265,6 +265,18 @@ class ConfigBatch:
         return ConfigBatch(self.host, self.sites[rows], self.codes[rows])
 
     @classmethod
+    def concat(cls, host: Host, batches: Sequence[ConfigBatch]) -> ConfigBatch:
+        """The rows of ``batches`` (all of ``host``) one after another, padded to a common width."""
+        if any(b.host != host for b in batches):
+            raise InputDataError(f"concatenating batches of hosts other than {host.key}")
+        width = max([1, *(b.sites.shape[1] for b in batches)])
+        sites = [np.pad(b.sites, ((0, 0), (0, width - b.sites.shape[1])), constant_values=PAD) for b in batches]
+        codes = [np.pad(b.codes, ((0, 0), (0, width - b.codes.shape[1]))) for b in batches]
+        if not sites:
+            return cls(host, np.zeros((0, 1), np.int32), np.zeros((0, 1), np.int8))
+        return cls(host, np.concatenate(sites).astype(np.int32), np.concatenate(codes).astype(np.int8))
+
+    @classmethod
     def from_configs(cls, configs: Sequence[DefectConfiguration]) -> ConfigBatch:
         if not configs:
             raise InputDataError("empty batch of configurations")

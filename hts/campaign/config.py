@@ -166,6 +166,9 @@ class BOSection(_Section):
     # Trials at the start in which the model chooses the composition itself (llm-fixed's setting);
     # their candidates, grouped by composition, become Ax observations (hts.campaign.scout). 0: none.
     scout_trials: int = Field(1, ge=0)
+    # Prompt settings the scout's samples are split over: the target centres, then values spread over
+    # the prompt knobs' ranges (hts.campaign.scout.scout_segments). 1: the target centres only.
+    scout_prompts: int = Field(4, ge=1)
     # Trials per iteration that re-run the best setting so far (hts.campaign.incumbent); the rest are
     # Ax's suggestions. 0: every trial from Ax.
     exploit_trials: int = Field(1, ge=0)

@@ -31,8 +31,8 @@ import numpy as np
 from hts.campaign.config import Campaign
 from hts.campaign.incumbent import Incumbent
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, score_sem, trial_score
-from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
-from hts.campaign.scout import scout_knobs, scout_observations
+from hts.campaign.proposers import Proposal, Proposer, campaign_rules, count_knob, max_defects, rule_knob
+from hts.campaign.scout import scout_knobs, scout_segments, segmented_observations
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
 from hts.defects import ConfigBatch
@@ -330,7 +330,20 @@ def run_loop(
             n = b.samples_per_trial
             if b.max_evaluations is not None:
                 n = max(1, min(n, b.max_evaluations - evaluations))
-            proposal = proposer.propose(knobs, n, rng)
+            segments = None
+            if kind == "scout":  # split over prompt settings: (setting, drawn, valid) per segment
+                parts = [
+                    (s, proposer.propose(s, m, rng))
+                    for s, m in scout_segments(space, knobs, campaign.bo.scout_prompts, n, rng)
+                ]
+                segments = [(s, p.n_generated, len(p.batch)) for s, p in parts]
+                proposal = Proposal(
+                    ConfigBatch.concat(host, [p.batch for _, p in parts]),
+                    sum(p.n_generated for _, p in parts),
+                    parts[0][1].stats,
+                )
+            else:
+                proposal = proposer.propose(knobs, n, rng)
             scored = _score_new(proposal.batch, archive, scorer, campaign)
             p_hit = scored.p_hit if campaign.bo.hit_term == "expected" else None
             score = trial_score(scored.distances, proposal.n_generated, kernel, p_hit)
@@ -344,12 +357,11 @@ def run_loop(
             if ax is not None:
                 with optimiser_warnings():
                     if kind == "scout":
-                        obs = scout_observations(
+                        obs = segmented_observations(
                             host,
                             space,
-                            knobs,
+                            segments or [],
                             proposal.batch,
-                            proposal.n_generated,
                             scored.rows,
                             scored.distances,
                             kernel,
@@ -363,6 +375,7 @@ def run_loop(
                             scout=True,
                             scout_groups=len(obs),
                             scout_obs=[[o.parameters, o.score, o.n_samples, o.n_hits] for o in obs],
+                            scout_prompts=[dict(s) for s, _, _ in segments or []],
                         )
                     else:
                         n_hit = scored.n_hits if p_hit is None else float(p_hit.sum())

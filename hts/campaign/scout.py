@@ -17,6 +17,10 @@ targets is off (the mid-gap campaign, where the adapter answers a 1.0 eV request
 groups all lie in one region, and a run that counted them as its start never left it (session 6:
 0-0.5 hits per 1,000 on three seeds).
 
+The scout's samples are split over ``bo.scout_prompts`` prompt settings (:func:`scout_segments`):
+the target centres first, then values spread over the prompt knobs' ranges, and its groups are keyed
+by prompt setting and composition.
+
 With ``bo.defect_knobs: switches`` the scout setting is itself a point of the knob space (the full
 budget, every switch on), and it is attached as a single trial.
 """
@@ -64,6 +68,35 @@ def scout_knobs(space: Sequence[Any], fixed: Mapping[str, Any]) -> dict[str, int
             value = 0.5 * (k.low + k.high)
         out[k.name] = round(value) if k.kind == "int" else float(value)
     return out
+
+
+def scout_segments(
+    space: Sequence[Any], scout: Mapping[str, int | float], n_prompts: int, n: int, rng: np.random.Generator
+) -> list[tuple[dict[str, int | float], int]]:
+    """How the scout trial's ``n`` samples are split: ``(knob setting, samples)`` for ``n_prompts``
+    settings (fewer when ``n`` is smaller). The first is ``scout`` itself (``llm-fixed``'s prompt);
+    the others spread the ``prompt_*`` knobs over their ranges (a Latin hypercube from ``rng``),
+    everything else as in ``scout``.
+
+    Why: the model's answer to a prompt is coarse where the labels cluster. The default adapter, asked
+    for a 1.0 eV gap, proposes no vacancy at all (the 1.78 eV cluster of the xTB labels), and asked for
+    0.9 eV, an S vacancy in 48 of 64 samples (the 0.94 eV cluster): the compositions that hit the
+    mid-gap window. One prompt value shows BO only one of those answers.
+    """
+    prompt = [k for k in space if k.name.startswith("prompt_") and k.high > k.low]
+    k = max(1, min(n_prompts, n)) if prompt else 1
+    settings = [dict(scout)]
+    if k > 1:
+        strata = (np.stack([rng.permutation(k - 1) for _ in prompt], axis=1) + rng.random((k - 1, len(prompt)))) / (
+            k - 1
+        )
+        for row in strata:
+            setting = dict(scout)
+            for knob, u in zip(prompt, row, strict=True):
+                setting[knob.name] = float(knob.low + u * (knob.high - knob.low))
+            settings.append(setting)
+    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    return list(zip(settings, sizes, strict=True))
 
 
 def composition_matrix(host: Host, batch: ConfigBatch) -> np.ndarray:
@@ -128,4 +161,36 @@ def scout_observations(
         hits = int((d == 0.0).sum())
         n_hit = hits if p is None else float(p.sum())
         out.append(Observation(params, trial_score(d, n, kernel, p), score_sem(n_hit, n), n, hits))
+    return out
+
+
+def segmented_observations(
+    host: Host,
+    space: Sequence[Any],
+    segments: Sequence[tuple[Mapping[str, int | float], int, int]],
+    batch: ConfigBatch,
+    new_rows: Sequence[int],
+    new_distances: np.ndarray,
+    kernel: ClosenessKernel = ClosenessKernel(),
+    new_p_hit: np.ndarray | None = None,
+) -> list[Observation]:
+    """:func:`scout_observations` of a scout trial drawn in ``segments``: ``(knob setting, samples
+    drawn, valid samples)`` each, whose valid samples lie one after another in ``batch``."""
+    rows = np.asarray(new_rows, dtype=np.int64)
+    out: list[Observation] = []
+    start = 0
+    for knobs, n_generated, n_valid in segments:
+        sel = (rows >= start) & (rows < start + n_valid)
+        out += scout_observations(
+            host,
+            space,
+            knobs,
+            batch.take(np.arange(start, start + n_valid)),
+            n_generated,
+            list(rows[sel] - start),
+            new_distances[sel],
+            kernel,
+            None if new_p_hit is None else new_p_hit[sel],
+        )
+        start += n_valid
     return out

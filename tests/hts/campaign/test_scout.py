@@ -7,7 +7,13 @@ import pytest
 
 from hts.campaign.loop import Knob
 from hts.campaign.objective import score_sem, trial_score
-from hts.campaign.scout import composition_matrix, scout_knobs, scout_observations
+from hts.campaign.scout import (
+    composition_matrix,
+    scout_knobs,
+    scout_observations,
+    scout_segments,
+    segmented_observations,
+)
 from hts.defects import ConfigBatch, DefectConfiguration
 from hts.hosts import get_host
 
@@ -86,3 +92,56 @@ def test_switches_scout_is_one_observation():
 def test_score_sem_shrinks_with_samples_and_is_never_zero():
     assert score_sem(0, 64) > 0 and score_sem(64, 64) > 0
     assert score_sem(32, 64) < score_sem(1, 2)
+
+
+def test_scout_segments_spread_the_prompt_knobs_and_keep_the_first_at_the_targets():
+    space = [
+        Knob("prompt_homo_lumo_gap", 0.45, 1.55),
+        Knob("prompt_formation_energy", 0.0, 4.0),
+        Knob("temperature", 0.4, 1.6),
+        Knob("n_vac_S", 0, 6, "int"),
+    ]
+    scout = {"prompt_homo_lumo_gap": 1.0, "prompt_formation_energy": 2.0, "temperature": 1.0}
+    segs = scout_segments(space, scout, 5, 64, np.random.default_rng(0))
+    assert [m for _, m in segs] == [13, 13, 13, 13, 12] and segs[0][0] == scout
+    gaps = sorted(s["prompt_homo_lumo_gap"] for s, _ in segs[1:])
+    # a Latin hypercube: one value in each quarter of the range, the temperature left alone
+    assert [int((g - 0.45) / 1.1 * 4) for g in gaps] == [0, 1, 2, 3]
+    assert all(s["temperature"] == 1.0 for s, _ in segs)
+    assert scout_segments(space, scout, 1, 64, np.random.default_rng(0)) == [(scout, 64)]
+    assert len(scout_segments(space, scout, 8, 3, np.random.default_rng(0))) == 3  # never an empty segment
+    no_prompt = [Knob("temperature", 0.4, 1.6)]
+    assert scout_segments(no_prompt, {"temperature": 1.0}, 4, 64, np.random.default_rng(0)) == [
+        ({"temperature": 1.0}, 64)
+    ]
+
+
+def test_segmented_observations_key_groups_by_prompt_setting():
+    """The same composition drawn under two prompt values gives two observations, each with its own
+    prompt value, samples and score."""
+    host = _host()
+    s = _sites(host, "S")
+    space = [Knob("prompt_homo_lumo_gap", 0.5, 1.5), Knob("n_vac_S", 0, 4, "int"), Knob("n_S_to_Se", 0, 4, "int")]
+    a, b = {"prompt_homo_lumo_gap": 1.0}, {"prompt_homo_lumo_gap": 0.6}
+    batch = ConfigBatch.concat(
+        host, [_batch(host, [{s[0]: "VAC"}, {s[1]: "Se"}]), _batch(host, [{s[2]: "VAC"}, {s[3]: "VAC"}, {s[4]: "Se"}])]
+    )
+    assert len(batch) == 5
+    # rows 0 and 1 (segment a) and 2 and 4 (segment b) are new; row 3 repeats row 2 by symmetry
+    obs = segmented_observations(
+        host, space, [(a, 2, 2), (b, 4, 3)], batch, [0, 1, 2, 4], np.array([0.0, 1.0, 0.0, 2.0])
+    )
+    got = {(o.parameters["prompt_homo_lumo_gap"], o.parameters["n_vac_S"], o.parameters["n_S_to_Se"]): o for o in obs}
+    assert set(got) == {(1.0, 1, 0), (1.0, 0, 1), (0.6, 1, 0), (0.6, 0, 1)}
+    assert got[(0.6, 1, 0)].n_samples == 2 and got[(0.6, 1, 0)].n_hits == 1
+    assert got[(1.0, 1, 0)].n_samples == 1 and got[(1.0, 1, 0)].score == pytest.approx(trial_score(np.zeros(1), 1))
+
+
+def test_concat_pads_batches_to_a_common_width():
+    host = _host()
+    s = _sites(host, "S")
+    one, three = _batch(host, [{s[0]: "VAC"}]), _batch(host, [{s[1]: "Se", s[2]: "Se", s[3]: "VAC"}])
+    both = ConfigBatch.concat(host, [one, three])
+    assert both.sites.shape == (2, 3) and list(both.n_defects) == [1, 3]
+    assert [c.as_dict() for c in both.to_configs()] == [one.to_configs()[0].as_dict(), three.to_configs()[0].as_dict()]
+    assert len(ConfigBatch.concat(host, [])) == 0
