@@ -1,6 +1,7 @@
 """Exploration for issue 6: unique hits per 1,000 uniform random samples when each defect type has a
 maximum count (``--mode caps``: counts uniform in 0..cap per type, caps from {0, 1, 2, k_max}) or an exact
-count (``--mode exact``: a few hand-picked compositions), scored by the campaign's surrogate. Read
+count (``--mode exact``: a few hand-picked compositions; ``--mode all``: every composition within the
+campaign's defect bounds, printing how many of them hit at all), scored by the campaign's surrogate. Read
 against ``bench_knob_ceiling.py`` (on/off switches only) to judge whether per-type count knobs are worth
 building. Slow in ``caps`` mode (~250 settings x 512 samples).
 
@@ -39,7 +40,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("campaign", type=Path)
-    ap.add_argument("--mode", choices=["caps", "exact"], default="exact")
+    ap.add_argument("--mode", choices=["caps", "exact", "all"], default="exact")
     ap.add_argument("--samples", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -81,6 +82,13 @@ def main() -> None:
     if args.mode == "exact":
         for comp in (c for c in EXACT if set(c) <= set(rules)):
             rows.append((*hits(lambda c=comp: c), comp))
+    elif args.mode == "all":
+        k_min = max(1, camp.defects.min_defects)
+        for counts in itertools.product(range(k_max + 1), repeat=len(rules)):
+            if k_min <= sum(counts) <= k_max:
+                comp = {r: c for r, c in zip(rules, counts, strict=True) if c}
+                rows.append((*hits(lambda c=comp: c), comp))
+        print(f"{sum(r[0] > 0 for r in rows)} of {len(rows)} compositions give a hit")
     else:
         for caps in itertools.product([0, 1, 2, k_max], repeat=len(rules)):
             if any(caps):

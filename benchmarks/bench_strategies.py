@@ -87,7 +87,8 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
 
 
 def summarise(rows: list[dict], strategies: list[str]) -> dict:
-    """Per strategy (overall and per campaign): mean hits/1000, mean unique hits, median evals to 1st hit."""
+    """Per strategy, per campaign: mean hits/1000, mean unique hits, median evals to 1st hit; overall:
+    the mean of the campaigns' means (a campaign run on more seeds weighs the same as the others)."""
 
     def one(rs: list[dict]) -> dict:
         firsts = [r["evals_to_first_hit"] for r in rs if r["evals_to_first_hit"] is not None]
@@ -99,9 +100,18 @@ def summarise(rows: list[dict], strategies: list[str]) -> dict:
         }
 
     campaigns = sorted({r["campaign"] for r in rows})
-    out: dict = {"overall": {s: one([r for r in rows if r["strategy"] == s]) for s in strategies}}
+    out: dict = {"overall": {}}
     for c in campaigns:
         out[c] = {s: one([r for r in rows if r["strategy"] == s and r["campaign"] == c]) for s in strategies}
+    for s in strategies:
+        # the mean over campaigns of the per-campaign means: a campaign run on more seeds weighs the same
+        overall = one([r for r in rows if r["strategy"] == s])
+        per = [out[c][s] for c in campaigns if out[c][s]["runs_with_a_hit"] != "0/0"]
+        if per:
+            overall["hits_per_1000_mean"] = float(np.mean([p["hits_per_1000_mean"] for p in per]))
+            overall["unique_hits_mean"] = float(np.mean([p["unique_hits_mean"] for p in per]))
+        overall["campaigns"] = len(per)
+        out["overall"][s] = overall
     return out
 
 
@@ -112,6 +122,8 @@ def print_table(summary: dict, strategies: list[str]) -> None:
     for camp, per in summary.items():
         for strat in strategies:
             s = per[strat]
+            if s["runs_with_a_hit"] == "0/0" or (camp == "overall" and s.get("campaigns", 0) < len(summary) - 1):
+                continue  # not run on this campaign (or, overall, not on every campaign)
             first = f"{s['evals_to_first_hit_median']:.0f}" if s["evals_to_first_hit_median"] is not None else "none"
             print(
                 f"| {camp} | {strat} | {s['hits_per_1000_mean']:.1f} | {s['unique_hits_mean']:.1f} | {first} "
