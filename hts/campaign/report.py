@@ -70,21 +70,23 @@ KIND_LABELS = {
 def trial_hits(res: CampaignResults, path: Path) -> None:
     """New hits of each trial, coloured by the trial's kind (:func:`hts.campaign.results.trial_kind`)."""
     plt = _plt()
+    from matplotlib.patches import Patch
+
     trials = res.store.trials_frame()
-    fig, ax = plt.subplots(figsize=(11, 3.2))
+    fig, ax = plt.subplots(figsize=(11, 3.8))
     kinds = [trial_kind(s, e) for s, e in zip(trials["strategy"], trials["extra"], strict=True)]
+    handles = []
     for kind in TRIAL_KINDS:
         sel = np.array([k == kind for k in kinds], dtype=bool)
         if sel.any():
-            ax.bar(
-                trials["trial_id"].to_numpy()[sel],
-                trials["n_hits"].to_numpy()[sel],
-                color=KIND_COLOURS[kind],
-                label=f"{KIND_LABELS[kind]} ({int(sel.sum())})",
-            )
+            ids = trials["trial_id"].to_numpy()[sel]
+            ax.bar(ids, trials["n_hits"].to_numpy()[sel], color=KIND_COLOURS[kind])
+            # a tick under every trial, so that trials without a hit show their kind too
+            ax.scatter(ids, np.zeros(len(ids)), marker="s", s=14, color=KIND_COLOURS[kind], clip_on=False, zorder=3)
+            handles.append(Patch(color=KIND_COLOURS[kind], label=f"{KIND_LABELS[kind]} ({int(sel.sum())})"))
     ax.set(xlabel="trial", ylabel="new hits in the trial")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
