@@ -337,10 +337,14 @@ def run_loop(
                     for s, m in scout_segments(space, knobs, campaign.bo.scout_prompts, n, rng)
                 ]
                 segments = [(s, p.n_generated, len(p.batch)) for s, p in parts]
+                drawn = sum(p.n_generated for _, p in parts)
                 proposal = Proposal(
                     ConfigBatch.concat(host, [p.batch for _, p in parts]),
-                    sum(p.n_generated for _, p in parts),
-                    parts[0][1].stats,
+                    drawn,
+                    {  # each statistic averaged over the segments, weighted by their samples
+                        k: sum(p.stats.get(k, 0.0) * p.n_generated for _, p in parts) / max(1, drawn)
+                        for k in parts[0][1].stats
+                    },
                 )
             else:
                 proposal = proposer.propose(knobs, n, rng)
