@@ -265,6 +265,11 @@ class ConfigBatch:
         return ConfigBatch(self.host, self.sites[rows], self.codes[rows])
 
     @classmethod
+    def empty(cls, host: Host) -> ConfigBatch:
+        """A batch of no configurations."""
+        return cls(host, np.zeros((0, 1), np.int32), np.zeros((0, 1), np.int8))
+
+    @classmethod
     def concat(cls, host: Host, batches: Sequence[ConfigBatch]) -> ConfigBatch:
         """The rows of ``batches`` (all of ``host``) one after another, padded to a common width."""
         if any(b.host != host for b in batches):
@@ -273,7 +278,7 @@ class ConfigBatch:
         sites = [np.pad(b.sites, ((0, 0), (0, width - b.sites.shape[1])), constant_values=PAD) for b in batches]
         codes = [np.pad(b.codes, ((0, 0), (0, width - b.codes.shape[1]))) for b in batches]
         if not sites:
-            return cls(host, np.zeros((0, 1), np.int32), np.zeros((0, 1), np.int8))
+            return cls.empty(host)
         return cls(host, np.concatenate(sites).astype(np.int32), np.concatenate(codes).astype(np.int8))
 
     @classmethod

@@ -30,9 +30,9 @@ import numpy as np
 
 from hts.campaign.config import Campaign
 from hts.campaign.incumbent import Incumbent
-from hts.campaign.objective import ClosenessKernel, distances, hit_probability, score_sem, trial_score
-from hts.campaign.proposers import Proposal, Proposer, campaign_rules, count_knob, max_defects, rule_knob
-from hts.campaign.scout import scout_knobs, scout_segments, segmented_observations
+from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
+from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
+from hts.campaign.scout import Segment, propose_scout, scout_knobs, segmented_observations
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
 from hts.defects import ConfigBatch
@@ -330,27 +330,13 @@ def run_loop(
             n = b.samples_per_trial
             if b.max_evaluations is not None:
                 n = max(1, min(n, b.max_evaluations - evaluations))
-            segments = None
-            if kind == "scout":  # split over prompt settings: (setting, drawn, valid) per segment
-                parts = [
-                    (s, proposer.propose(s, m, rng))
-                    for s, m in scout_segments(space, knobs, campaign.bo.scout_prompts, n, rng)
-                ]
-                segments = [(s, p.n_generated, len(p.batch)) for s, p in parts]
-                drawn = sum(p.n_generated for _, p in parts)
-                proposal = Proposal(
-                    ConfigBatch.concat(host, [p.batch for _, p in parts]),
-                    drawn,
-                    {  # each statistic averaged over the segments, weighted by their samples
-                        k: sum(p.stats.get(k, 0.0) * p.n_generated for _, p in parts) / max(1, drawn)
-                        for k in parts[0][1].stats
-                    },
-                )
+            segments: list[Segment] = []
+            if kind == "scout":  # split over prompt settings
+                proposal, segments = propose_scout(proposer, host, space, knobs, campaign.bo.scout_prompts, n, rng)
             else:
                 proposal = proposer.propose(knobs, n, rng)
             scored = _score_new(proposal.batch, archive, scorer, campaign)
-            p_hit = scored.p_hit if campaign.bo.hit_term == "expected" else None
-            score = trial_score(scored.distances, proposal.n_generated, kernel, p_hit)
+            score = trial_score(scored.distances, proposal.n_generated, kernel, scored.p_hit)
             metrics = {
                 OBJECTIVE: score,
                 "hit_fraction": scored.n_hits / max(1, proposal.n_generated),
@@ -364,12 +350,12 @@ def run_loop(
                         obs = segmented_observations(
                             host,
                             space,
-                            segments or [],
+                            segments,
                             proposal.batch,
                             scored.rows,
                             scored.distances,
                             kernel,
-                            p_hit,
+                            scored.p_hit,
                         )
                         for o in obs:
                             idx = ax.attach_trial(parameters=o.parameters)
@@ -379,11 +365,10 @@ def run_loop(
                             scout=True,
                             scout_groups=len(obs),
                             scout_obs=[[o.parameters, o.score, o.n_samples, o.n_hits] for o in obs],
-                            scout_prompts=[dict(s) for s, _, _ in segments or []],
+                            scout_prompts=[dict(s) for s, _, _ in segments],
                         )
                     else:
-                        n_hit = scored.n_hits if p_hit is None else float(p_hit.sum())
-                        sem = score_sem(n_hit, proposal.n_generated)
+                        sem = score_sem(hit_term(scored.distances, scored.p_hit), proposal.n_generated)
                         ax.complete_trial(ax_index, raw_data={OBJECTIVE: _observed(score, sem, campaign)})
                         incumbent.add(knobs, score, proposal.n_generated, scored.n_hits)
                         extra["ax_trial"] = ax_index
@@ -441,13 +426,13 @@ class ScoredBatch:
     distances: np.ndarray  # (len(records),) distances of the new candidates
     first_hit: int | None  # 1-based position of the first hit among the batch's samples
     rows: list[int]  # the rows of the batch the records come from
-    p_hit: np.ndarray  # (len(records),) probabilities of being true hits (objective.hit_probability)
+    p_hit: np.ndarray | None  # (len(records),) hit probabilities with bo.hit_term: expected, else None
 
 
 def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign) -> ScoredBatch:
     """Canonicalise, drop duplicates (in the batch and in the archive), score what is new."""
     if len(batch) == 0:
-        return ScoredBatch([], 0, np.zeros(0), None, [], np.zeros(0))
+        return ScoredBatch([], 0, np.zeros(0), None, [], None)
     canon = canonicalize(batch)
     hexes = [hash_hex(h) for h in canonical_hashes(canon)]
     seen: set[str] = set()
@@ -458,7 +443,7 @@ def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: 
         seen.add(h)
         rows.append(i)
     if not rows:
-        return ScoredBatch([], 0, np.zeros(0), None, [], np.zeros(0))
+        return ScoredBatch([], 0, np.zeros(0), None, [], None)
     new = canon.take(rows)
     try:
         pred = scorer.score(new)
@@ -467,7 +452,9 @@ def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: 
     except Exception as exc:  # a scoring back end failing is reported, not swallowed
         raise ConfigError(f"scoring failed: {type(exc).__name__}: {exc}") from exc
     d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
-    p_hit = hit_probability(pred.mean, pred.std, list(pred.targets), campaign.targets)
+    p_hit = None
+    if campaign.bo.hit_term == "expected":
+        p_hit = hit_probability(pred.mean, pred.std, list(pred.targets), campaign.targets)
     configs = new.to_configs()
     records = []
     for j, (i, c) in enumerate(zip(rows, configs, strict=True)):

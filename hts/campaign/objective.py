@@ -112,11 +112,16 @@ def trial_score(
     hits instead of the count of predicted ones."""
     if n_samples <= 0:
         return 0.0
-    hits = float((new_distances == 0.0).sum()) if p_hit is None else float(np.sum(p_hit))
-    return float((hits + SHAPING * kernel(new_distances).sum()) / n_samples)
+    return float((hit_term(new_distances, p_hit) + SHAPING * kernel(new_distances).sum()) / n_samples)
 
 
-def score_sem(n_hits: float, n_samples: int) -> float:
+def hit_term(new_distances: np.ndarray, p_hit: np.ndarray | None = None) -> float:
+    """The hit term of a trial score: the new candidates inside every window by their predicted
+    means, or with ``p_hit`` the sum of their hit probabilities (``bo.hit_term: expected``)."""
+    return float((new_distances == 0.0).sum()) if p_hit is None else float(np.sum(p_hit))
+
+
+def score_sem(n_hits: float, n_samples: int) -> float:  # n_hits: a count, or :func:`hit_term`
     """Standard error of a trial score: the binomial error of its hit fraction, with the fraction
     shrunk to ``(hits + 0.5) / (n + 1)`` so that a trial with no hit (or only hits) still has one.
 

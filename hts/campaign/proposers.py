@@ -134,9 +134,9 @@ class LLMProposer:
         composition = knob_composition(self.host, knobs)
         if composition is not None and not (self.k_min <= sum(composition.values()) <= self.k_max):
             # Ax keeps the counts' sum within the bounds; a hand-made setting outside draws nothing.
-            return Proposal(_empty_batch(self.host), 0, {"no_rules": 1.0})
+            return Proposal(ConfigBatch.empty(self.host), 0, {"no_rules": 1.0})
         if not allowed.any():  # every defect type switched off: nothing to generate, nothing spent
-            return Proposal(_empty_batch(self.host), 0, {"no_rules": 1.0})
+            return Proposal(ConfigBatch.empty(self.host), 0, {"no_rules": 1.0})
         req = GenerationRequest(
             self.host,
             prompt_targets,
@@ -158,9 +158,5 @@ class LLMProposer:
             "allowed_fraction": len(kept) / max(1, len(configs)),
             "mean_tokens": float(np.mean([r.n_tokens for r in results])) if results else 0.0,
         }
-        batch = ConfigBatch.from_configs(kept) if kept else _empty_batch(self.host)
+        batch = ConfigBatch.from_configs(kept) if kept else ConfigBatch.empty(self.host)
         return Proposal(batch, len(results), stats)
-
-
-def _empty_batch(host: Host) -> ConfigBatch:
-    return ConfigBatch(host, np.zeros((0, 1), np.int32), np.zeros((0, 1), np.int8))

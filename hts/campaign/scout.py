@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hts.campaign.objective import ClosenessKernel, score_sem, trial_score
+from hts.campaign.objective import ClosenessKernel, hit_term, score_sem, trial_score
 from hts.defects import PAD, ConfigBatch
 from hts.hosts import Host
 
@@ -99,6 +99,32 @@ def scout_segments(
     return list(zip(settings, sizes, strict=True))
 
 
+Segment = tuple[dict[str, int | float], int, int]
+"""A part of the scout trial: (knob setting, samples drawn, valid samples)."""
+
+
+def propose_scout(
+    proposer: Any,
+    host: Host,
+    space: Sequence[Any],
+    scout: Mapping[str, int | float],
+    n_prompts: int,
+    n: int,
+    rng: np.random.Generator,
+) -> tuple[Any, list[Segment]]:
+    """Draw the scout trial's ``n`` samples over its prompt settings (:func:`scout_segments`) with
+    ``proposer`` (:class:`hts.campaign.proposers.Proposer`): one proposal of all the valid samples,
+    segment after segment, its statistics averaged over the segments by samples drawn, and the
+    segments for :func:`segmented_observations`."""
+    from hts.campaign.proposers import Proposal
+
+    parts = [(s, proposer.propose(s, m, rng)) for s, m in scout_segments(space, scout, n_prompts, n, rng)]
+    drawn = sum(p.n_generated for _, p in parts)
+    stats = {k: sum(p.stats.get(k, 0.0) * p.n_generated for _, p in parts) / max(1, drawn) for k in parts[0][1].stats}
+    proposal = Proposal(ConfigBatch.concat(host, [p.batch for _, p in parts]), drawn, stats)
+    return proposal, [(s, p.n_generated, len(p.batch)) for s, p in parts]
+
+
 def composition_matrix(host: Host, batch: ConfigBatch) -> np.ndarray:
     """(N, n_rules) int: defects of each type (the host's rule order) per row of ``batch``."""
     n_rules = len(host.rules)
@@ -134,9 +160,8 @@ def scout_observations(
     count_knobs = {k.name: k for k in space if k.name.startswith("n_")}
     if not count_knobs:  # switches: the scout setting is a point of the space
         score = trial_score(new_distances, n_generated, kernel, new_p_hit)
-        hits = int((new_distances == 0.0).sum())
-        n_hit = hits if new_p_hit is None else float(new_p_hit.sum())
-        return [Observation(dict(knobs), score, score_sem(n_hit, n_generated), n_generated, hits)]
+        sem = score_sem(hit_term(new_distances, new_p_hit), n_generated)
+        return [Observation(dict(knobs), score, sem, n_generated, int((new_distances == 0.0).sum()))]
     from hts.campaign.proposers import count_knob
 
     comp = composition_matrix(host, batch)
@@ -158,16 +183,15 @@ def scout_observations(
         n = int((group_of == g).sum())
         d = new_distances[new_group == g]
         p = None if new_p_hit is None else new_p_hit[new_group == g]
-        hits = int((d == 0.0).sum())
-        n_hit = hits if p is None else float(p.sum())
-        out.append(Observation(params, trial_score(d, n, kernel, p), score_sem(n_hit, n), n, hits))
+        sem = score_sem(hit_term(d, p), n)
+        out.append(Observation(params, trial_score(d, n, kernel, p), sem, n, int((d == 0.0).sum())))
     return out
 
 
 def segmented_observations(
     host: Host,
     space: Sequence[Any],
-    segments: Sequence[tuple[Mapping[str, int | float], int, int]],
+    segments: Sequence[Segment],
     batch: ConfigBatch,
     new_rows: Sequence[int],
     new_distances: np.ndarray,
