@@ -174,6 +174,9 @@ class BOSection(_Section):
     exploit_trials: int = Field(1, ge=0)
     # Only a setting whose hits came in at least this fraction of its samples is re-run (0: any with a hit).
     exploit_min_hit_rate: float = Field(0.1, ge=0, le=1)
+    # Trials per iteration that search the compositions next to the leading setting, chosen by Ax's
+    # model (hts.campaign.local; composition knobs only), until a setting is worth exploiting.
+    local_trials: int = Field(1, ge=0)
     # How Ax treats the trial scores' noise: "binomial" gives each score its standard error
     # (hts.campaign.objective.score_sem), "inferred" lets Ax fit one noise level to all of them.
     noise: Literal["binomial", "inferred"] = "binomial"

@@ -12,12 +12,15 @@ whose hits came in at least ``bo.exploit_min_hit_rate`` of its samples (default 
 benchmark a setting with 2 hits in 64 was re-run in every iteration after it was found, 14 trials
 without another hit, while the Ax trials beside it had half the budget to explore. Each re-run is
 attached to Ax as a trial of its own, so the model sees it too.
+
+:meth:`Incumbent.leader` is the same ranking without the hit requirement: the centre of the local
+trials' search (:mod:`hts.campaign.local`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 
@@ -55,6 +58,24 @@ class Incumbent:
             return None
         k = max(candidates, key=lambda key: self._total[key] / (self._n[key] + 1))
         return dict(self._params[k])
+
+    def leader(self) -> dict[str, Any] | None:
+        """The setting of highest shrunk mean score among those that scored above zero, hit or not
+        (the centre of :mod:`hts.campaign.local`'s trust region); ``None`` while none has."""
+        candidates = [k for k, t in self._total.items() if t > 0]
+        if not candidates:
+            return None
+        k = max(candidates, key=lambda key: self._total[key] / (self._n[key] + 1))
+        return dict(self._params[k])
+
+    def samples_by(self, key: Callable[[dict[str, Any]], Hashable | None]) -> dict[Hashable, int]:
+        """Samples drawn so far, summed over the settings that share ``key(setting)`` (``None``: left out)."""
+        out: dict[Hashable, int] = {}
+        for k, params in self._params.items():
+            group = key(params)
+            if group is not None:
+                out[group] = out.get(group, 0) + self._n[k]
+        return out
 
     @classmethod
     def from_trials(cls, rows: Iterable[Mapping[Any, Any]]) -> Incumbent:

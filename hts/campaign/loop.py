@@ -9,8 +9,9 @@ completed are marked abandoned, and the loop continues; no stored candidate is r
 
 Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature and the defects' make-up: an
 exact count per defect type, or a budget with on/off switches per type; it starts with a scout
-trial, :mod:`hts.campaign.scout`, and re-runs its incumbent in part of each iteration,
-:mod:`hts.campaign.incumbent`), ``llm-fixed``
+trial, :mod:`hts.campaign.scout`, re-runs its incumbent in part of each iteration,
+:mod:`hts.campaign.incumbent`, and searches the compositions next to its leading setting in another
+part, :mod:`hts.campaign.local`), ``llm-fixed``
 (the study: the LLM prompted with the target centres, temperature 1, no BO) and ``random``.
 """
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from hts.campaign.config import Campaign
 from hts.campaign.incumbent import Incumbent
+from hts.campaign.local import choose_local, local_candidates
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
 from hts.campaign.scout import Segment, propose_scout, scout_knobs, segmented_observations
@@ -302,7 +304,7 @@ def run_loop(
             stopped = "interrupted"
             break
         want = min(q - n_trials % q, max_trials - n_trials)  # the rest of the current iteration
-        # (store id, Ax trial index or None, knobs, kind: "scout" | "exploit" | "ax" | "fixed")
+        # (store id, Ax trial index or None, knobs, kind: "scout" | "exploit" | "local" | "ax" | "fixed")
         batch_trials: list[tuple[int, int | None, dict[str, Any], str]]
         if ax is not None and n_trials < campaign.bo.scout_trials:
             batch_trials = [(next_id, None, dict(scout), "scout")]
@@ -315,8 +317,12 @@ def run_loop(
                     if best
                     else []
                 )
-                if want > n_exploit:
-                    suggested = ax.get_next_trials(max_trials=want - n_exploit)
+                # local trials search for a setting worth exploiting; once there is one, Ax explores
+                n_local = min(campaign.bo.local_trials, want - len(chosen)) if best is None else 0
+                local = _local_settings(ax, incumbent, space, campaign, host, n_local, next_id)
+                chosen += [(ax.attach_trial(parameters=p), p, "local") for p in local]
+                if want > len(chosen):
+                    suggested = ax.get_next_trials(max_trials=want - len(chosen))
                     chosen += [(int(i), dict(p), "ax") for i, p in suggested.items()]
             batch_trials = [(next_id + j, int(i), p, kind) for j, (i, p, kind) in enumerate(chosen)]
         else:
@@ -373,6 +379,8 @@ def run_loop(
                         incumbent.add(knobs, score, proposal.n_generated, scored.n_hits)
                         extra["ax_trial"] = ax_index
                         extra["exploit"] = kind == "exploit"
+                        if kind == "local":
+                            extra["local"] = True
                     snapshot = json.dumps(ax._to_json_snapshot())
             trial = TrialRecord(
                 trial_id=trial_id,
@@ -409,6 +417,27 @@ def run_loop(
                 on_iteration_end(iteration)
     hits_total = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
     return RunSummary(n_trials, evaluations, store.n_candidates(), hits_total, stopped, time.perf_counter() - t_start)
+
+
+def _local_settings(
+    ax: Any, incumbent: Incumbent, space: list[Knob], campaign: Campaign, host: Host, n: int, trial_id: int
+) -> list[dict[str, Any]]:
+    """Up to ``n`` settings for local trials (:mod:`hts.campaign.local`), chosen by Ax's model."""
+    if n <= 0:
+        return []
+    k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
+    candidates = local_candidates(incumbent, space, k_min, k_max, campaign.budget.samples_per_trial)
+
+    def predict(points: list[dict[str, Any]]) -> list[tuple[float, float]]:
+        return [p[OBJECTIVE] for p in ax.predict(points=points)]
+
+    rng = np.random.default_rng([campaign.seed, trial_id, 1])
+    out: list[dict[str, Any]] = []
+    while candidates and len(out) < n:
+        pick = choose_local(candidates, predict, rng)
+        candidates = [c for c in candidates if c is not pick]
+        out.append(pick)
+    return out
 
 
 def _observed(score: float, sem: float, campaign: Campaign) -> float | tuple[float, float]:

@@ -2,7 +2,7 @@
 
 Plots: best distance and cumulative hits against evaluations (the campaign and any baseline
 directories given), new hits per trial coloured by what the trial ran (``llm-bo``'s scout,
-exploitation and Ax-suggested trials), predicted properties against the target windows, the
+exploitation, local and Ax-suggested trials), predicted properties against the target windows, the
 defect-type make-up of the hits, and pictures of the top structures with their defects marked.
 """
 
@@ -57,10 +57,18 @@ def progress_curves(results: list[CampaignResults], path: Path) -> None:
     plt.close(fig)
 
 
-KIND_COLOURS = {"scout": "tab:purple", "exploit": "tab:red", "ax": "tab:blue", "fixed": "tab:gray", "random": "0.6"}
+KIND_COLOURS = {
+    "scout": "tab:purple",
+    "exploit": "tab:red",
+    "local": "tab:orange",
+    "ax": "tab:blue",
+    "fixed": "tab:gray",
+    "random": "0.6",
+}
 KIND_LABELS = {
     "scout": "scout (the model chooses the composition)",
     "exploit": "exploitation (re-runs the best setting)",
+    "local": "local (a composition next to the leading setting)",
     "ax": "Ax suggestion (Sobol, then BoTorch)",
     "fixed": "llm-fixed setting",
     "random": "random draws",

@@ -110,8 +110,8 @@ class CampaignResults:
         }
 
 
-TRIAL_KINDS = ("scout", "exploit", "ax", "fixed", "random")
-"""What a stored trial ran: ``llm-bo``'s scout, exploitation and Ax-suggested trials, ``llm-fixed``'s
+TRIAL_KINDS = ("scout", "exploit", "local", "ax", "fixed", "random")
+"""What a stored trial ran: ``llm-bo``'s scout, exploitation, local and Ax-suggested trials, ``llm-fixed``'s
 fixed setting, ``random``'s draws."""
 
 
@@ -119,7 +119,9 @@ def trial_kind(strategy: str, extra: dict[str, Any] | None) -> str:
     """The kind (:data:`TRIAL_KINDS`) of a stored trial, from its strategy and ``extra`` column."""
     extra = extra or {}
     if strategy == "llm-bo":
-        return "scout" if extra.get("scout") else "exploit" if extra.get("exploit") else "ax"
+        if extra.get("scout"):
+            return "scout"
+        return "exploit" if extra.get("exploit") else "local" if extra.get("local") else "ax"
     return "fixed" if strategy == "llm-fixed" else "random"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hts.campaign.results import CampaignResults, export_top
+from hts.campaign.results import CampaignResults, export_top, trial_kind
 from hts.campaign.runner import run_campaign
 from hts.errors import ConfigError
 from tests.hts.campaign.conftest import campaign_text
@@ -344,6 +344,12 @@ def test_periodic_verification_also_verifies_at_the_end(tmp_path, tiny_surrogate
     assert through is not None and int(through) == 3  # trials 0-3 (iterations 0-1) when it verified
 
 
+def _one_move(diff: list[int]) -> bool:
+    """Whether two compositions are equal or one move apart (a defect added, removed or changed)."""
+    steps = sum(abs(d) for d in diff)
+    return steps <= 1 or (steps == 2 and sum(diff) == 0)
+
+
 def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_path, tiny_surrogate, monkeypatch):
     """Stopped after 3 trials (mid-iteration) and resumed: store ids run on, Ax indices run on, the
     incumbent is rebuilt from the store, and no candidate is stored twice."""
@@ -369,9 +375,11 @@ def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_p
     res.close()
     assert list(trials["trial_id"]) == list(range(8))
     assert cands["hash"].is_unique
-    kinds = ["scout" if e.get("scout") else "exploit" if e.get("exploit") else "ax" for e in trials["extra"]]
+    kinds = [trial_kind("llm-bo", e) for e in trials["extra"]]
     assert kinds[0] == "scout" and kinds.count("scout") == 1
     assert kinds.count("exploit") >= 3  # one per iteration once something scored above zero
+    # local trials only search for a setting worth exploiting: none once one is re-run
+    assert "local" not in kinds[kinds.index("exploit") :]
     ax_ids = [e["ax_trial"] for e in trials["extra"].iloc[1:]]
     assert ax_ids == sorted(ax_ids) and len(set(ax_ids)) == 7
     assert max(ax_ids) < len(client._experiment.trials)
@@ -381,3 +389,33 @@ def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_p
             earlier = list(trials["knobs"].iloc[1:i])
             scout_obs = [o[0] for o in trials["extra"].iloc[0]["scout_obs"]]
             assert knobs in earlier + scout_obs
+
+
+def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tmp_path, tiny_surrogate, monkeypatch):
+    """With no setting good enough to re-run (a 1 meV window, exploit_min_hit_rate 1), one trial per
+    iteration runs the leading setting's prompt and temperature on its composition or one a move
+    away, and is recorded as a local trial; the other comes from Ax."""
+    _random_stands_in_for_the_llm(monkeypatch)
+    extra = "bo: {exploit_min_hit_rate: 1.0}\n"
+    text = campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16, extra=extra)
+    narrow = "homo_lumo_gap: {value: 0.6, tolerance: 0.001}"  # near misses, next to no hits
+    path = _write(tmp_path, text.replace("homo_lumo_gap: {value: 0.6, tolerance: 0.15}", narrow))
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 8
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame()
+    res.close()
+    kinds = [trial_kind("llm-bo", e) for e in trials["extra"]]
+    assert "exploit" not in kinds
+    assert kinds.count("local") >= 3, str(kinds)  # one per iteration once something scored above zero
+    observed = [o[0] for o in trials["extra"].iloc[0]["scout_obs"]]
+    for kind, knobs in zip(kinds[1:], trials["knobs"].iloc[1:], strict=True):
+        if kind == "local":
+            counts = [k for k in knobs if k.startswith("n_")]
+            assert counts
+            assert any(
+                all(e.get(k) == v for k, v in knobs.items() if not k.startswith("n_"))
+                and _one_move([int(knobs[k]) - int(e[k]) for k in counts])
+                for e in observed
+            ), knobs
+        observed.append(knobs)

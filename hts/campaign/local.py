@@ -1,0 +1,114 @@
+"""Local trials: ``llm-bo`` searches the defect compositions next to its leading setting.
+
+With ``bo.defect_knobs: composition`` every trial fixes a count per defect type. While no setting
+hits, Ax's Gaussian process sees trial scores of ~0 everywhere, and its acquisition then goes to the
+corners of the count simplex (six defects of one type) and of the prompt and temperature ranges,
+trial after trial: on the mid-gap benchmark (session 7, seed 3) 28 of the 31 trials after the scout
+were such corners, and none hit, although the scout had found near misses (one S vacancy and five W
+substitutions, a predicted gap 0.005 eV outside the window), whose composition is one of the 21
+that hit.
+
+So ``bo.local_trials`` of each iteration's trials search a trust region around the **leader**, the
+setting of highest shrunk mean score so far (:meth:`hts.campaign.incumbent.Incumbent.leader`; a near
+miss counts, through the closeness term of the score): the leader itself while its composition has
+been run on fewer than a trial's samples (a scout group rests on one or two), else the compositions
+one move away (one defect added, removed, or changed into another type), with the leader's prompt
+values and temperature, leaving out compositions already run on a trial's samples. Ax's model
+chooses among them: a Thompson draw from its predictive mean and standard error at each
+(:meth:`ax.Client.predict`), so that the Gaussian process still decides, within the region where the
+evidence is. The trial is attached to Ax like any other. Without a leader (no score above zero yet)
+the slot goes to Ax.
+
+Local trials stop once a setting is worth exploiting (:meth:`hts.campaign.incumbent.Incumbent.best`):
+where the window is narrow in composition, a hitting composition's neighbours mostly miss. Run on
+after that, they cost the formation-energy and HOMO/LUMO benchmarks 70-110 hits per 1,000 (session 8,
+BENCHMARKS.md); Ax's suggestions did better there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hts.campaign.incumbent import Incumbent
+
+Predict = Callable[[list[dict[str, Any]]], list[tuple[float, float]]]
+"""``predict(settings)`` -> ``(mean, sem)`` of the trial score at each setting."""
+
+
+def composition_key(params: Mapping[str, Any], count_names: Sequence[str]) -> tuple[int, ...]:
+    """The counts of a setting's ``n_*`` knobs, in ``count_names`` order."""
+    return tuple(round(float(params[n])) for n in count_names)
+
+
+def neighbours(counts: Sequence[int], k_min: int, k_max: int, n_max: Sequence[int]) -> list[tuple[int, ...]]:
+    """Compositions one move from ``counts``: one defect added or removed, or one changed into another
+    type; the total stays within ``[k_min, k_max]`` and each count within ``[0, n_max]``."""
+    base = list(counts)
+    total = sum(base)
+    out: set[tuple[int, ...]] = set()
+    for i in range(len(base)):
+        for delta in (1, -1):
+            c = base.copy()
+            c[i] += delta
+            if 0 <= c[i] <= n_max[i] and k_min <= total + delta <= k_max:
+                out.add(tuple(c))
+        for j in range(len(base)):
+            if i != j and base[i] > 0 and base[j] < n_max[j]:
+                c = base.copy()
+                c[i] -= 1
+                c[j] += 1
+                out.add(tuple(c))
+    return sorted(out)
+
+
+def local_candidates(
+    incumbent: Incumbent,
+    space: Sequence[Any],
+    k_min: int,
+    k_max: int,
+    full_trial: int,
+) -> list[dict[str, Any]]:
+    """The settings a local trial may run (see the module docstring); empty without a leader, or when
+    the knob space has no composition counts."""
+    counts = [k for k in space if k.name.startswith("n_")]
+    leader = incumbent.leader()
+    if not counts or leader is None:
+        return []
+    names = [k.name for k in counts]
+    sampled = incumbent.samples_by(lambda p: composition_key(p, names) if all(n in p for n in names) else None)
+    centre = composition_key(leader, names)
+    if sampled.get(centre, 0) < full_trial:
+        return [dict(leader)]
+    n_max = [int(k.high) for k in counts]
+    if len(counts) == 1:  # the one count is the budget itself
+        k_min, k_max = int(counts[0].low), int(counts[0].high)
+    out = []
+    for comp in neighbours(centre, k_min, k_max, n_max):
+        if sampled.get(comp, 0) >= full_trial:
+            continue
+        setting = dict(leader)
+        setting.update({n: int(v) for n, v in zip(names, comp, strict=True)})
+        out.append(setting)
+    return out
+
+
+def choose_local(candidates: list[dict[str, Any]], predict: Predict | None, rng: np.random.Generator) -> dict[str, Any]:
+    """One of ``candidates`` by a Thompson draw from ``predict``'s means and standard errors (uniformly
+    at random without a model, or when the model cannot predict yet)."""
+    if len(candidates) == 1:
+        return candidates[0]
+    if predict is not None:
+        try:
+            pred = predict(candidates)
+        except Exception:  # Ax has no fitted model yet (e.g. still in its Sobol start)
+            pred = None
+        if pred is not None:
+            mean = np.array([m for m, _ in pred], dtype=float)
+            sem = np.array([s for _, s in pred], dtype=float)
+            if np.isfinite(mean).all():
+                draw = mean + np.nan_to_num(sem, nan=0.0) * rng.standard_normal(len(candidates))
+                return candidates[int(np.argmax(draw))]
+    return candidates[int(rng.integers(len(candidates)))]

@@ -1,0 +1,73 @@
+"""Local trials around the leading setting (hts.campaign.local, Incumbent.leader)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hts.campaign.incumbent import Incumbent
+from hts.campaign.local import choose_local, local_candidates, neighbours
+from hts.campaign.loop import Knob
+
+SPACE = [
+    Knob("prompt_homo_lumo_gap", 0.5, 1.5),
+    Knob("temperature", 0.4, 1.6),
+    Knob("n_vac_S", 0, 6, "int"),
+    Knob("n_Mo_to_W", 0, 6, "int"),
+    Knob("n_vac_Mo", 0, 6, "int"),
+]
+
+
+def _setting(vac_s: int, w: int, vac_mo: int, prompt: float = 0.9) -> dict:
+    return {"prompt_homo_lumo_gap": prompt, "temperature": 1.0, "n_vac_S": vac_s, "n_Mo_to_W": w, "n_vac_Mo": vac_mo}
+
+
+def test_neighbours_add_remove_or_change_one_defect_within_the_bounds():
+    got = neighbours((1, 0), k_min=1, k_max=2, n_max=(6, 6))
+    # (0, 0) has too few defects; (1, 0) -> (2, 0), (1, 1), (0, 1)
+    assert got == [(0, 1), (1, 1), (2, 0)]
+    assert neighbours((2, 0), k_min=2, k_max=2, n_max=(2, 1)) == [(1, 1)]  # only a change keeps the total
+
+
+def test_leader_counts_near_misses_and_shrinks_single_samples():
+    inc = Incumbent()
+    assert inc.leader() is None
+    inc.add(_setting(2, 0, 0), 0.0, 64, 0)  # scored nothing: never a leader
+    assert inc.leader() is None
+    inc.add(_setting(1, 5, 0), 0.099, 1, 0)  # one near miss: 0.099 / 2
+    inc.add(_setting(3, 3, 0), 0.03, 64, 0)  # 1.92 / 65
+    assert inc.leader() == _setting(1, 5, 0)
+
+
+def test_an_undersampled_leader_is_confirmed_first_then_its_neighbours_are_searched():
+    inc = Incumbent()
+    inc.add(_setting(1, 5, 0), 0.099, 1, 0)
+    assert local_candidates(inc, SPACE, 1, 6, full_trial=64) == [_setting(1, 5, 0)]
+    inc.add(_setting(1, 5, 0), 0.3, 64, 15)  # confirmed on a full trial
+    inc.add(_setting(1, 4, 0, prompt=1.2), 0.0, 64, 0)  # a neighbour already run (another prompt)
+    got = local_candidates(inc, SPACE, 1, 6, full_trial=64)
+    comps = {(s["n_vac_S"], s["n_Mo_to_W"], s["n_vac_Mo"]) for s in got}
+    assert comps == {(0, 5, 0), (0, 6, 0), (2, 4, 0), (1, 4, 1), (0, 5, 1)}  # 6 defects at most, (1, 4, 0) done
+    assert all(s["prompt_homo_lumo_gap"] == 0.9 and s["temperature"] == 1.0 for s in got)  # the leader's
+
+
+def test_no_local_trial_without_count_knobs_or_a_leader():
+    inc = Incumbent()
+    assert local_candidates(inc, SPACE, 1, 6, 64) == []
+    inc.add({"temperature": 1.0, "max_defects": 4}, 0.5, 64, 10)
+    assert local_candidates(inc, [Knob("temperature", 0.4, 1.6), Knob("max_defects", 1, 6, "int")], 1, 6, 64) == []
+
+
+def test_choice_follows_the_model_and_survives_without_one():
+    cands = [_setting(1, 0, 0), _setting(1, 1, 0), _setting(1, 2, 0)]
+    rng = np.random.default_rng(0)
+
+    def predict(points):
+        return [(float(p["n_Mo_to_W"] == 2), 1e-6) for p in points]
+
+    assert choose_local(cands, predict, rng) == _setting(1, 2, 0)
+
+    def broken(points):
+        raise RuntimeError("no model fitted yet")
+
+    picks = {choose_local(cands, broken, rng)["n_Mo_to_W"] for _ in range(40)}
+    assert picks == {0, 1, 2}  # uniform without a model
