@@ -162,4 +162,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from hts.hashseed import fix_hash_seed
+
+    fix_hash_seed()  # runs repeat exactly per seed (hts.hashseed)
     main()

@@ -47,7 +47,9 @@ def main() -> None:
     import os
 
     from hts.errors import HTSError
+    from hts.hashseed import fix_hash_seed
 
+    fix_hash_seed()  # the same campaign file and seed give the same trials (hts.hashseed)
     # distributed configures its own loggers (INFO) when first imported: keep them to warnings.
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
