@@ -53,20 +53,18 @@ class Incumbent:
         """Of the settings that have produced a hit, in at least ``min_hit_rate`` of their samples
         over all their runs, the one of highest shrunk mean score (``None`` while none has): a near
         miss is never exploited in place of exploring, nor is a setting whose hits were rare."""
-        candidates = [k for k, h in self._hits.items() if h > 0 and h >= min_hit_rate * self._n[k]]
-        if not candidates:
-            return None
-        k = max(candidates, key=lambda key: self._total[key] / (self._n[key] + 1))
-        return dict(self._params[k])
+        return self._top([k for k, h in self._hits.items() if h > 0 and h >= min_hit_rate * self._n[k]])
 
     def leader(self) -> dict[str, Any] | None:
         """The setting of highest shrunk mean score among those that scored above zero, hit or not
         (the centre of :mod:`hts.campaign.local`'s trust region); ``None`` while none has."""
-        candidates = [k for k, t in self._total.items() if t > 0]
-        if not candidates:
+        return self._top([k for k, t in self._total.items() if t > 0])
+
+    def _top(self, keys: list[str]) -> dict[str, Any] | None:
+        """Of ``keys``, the setting of highest shrunk mean score ``total / (samples + 1)``."""
+        if not keys:
             return None
-        k = max(candidates, key=lambda key: self._total[key] / (self._n[key] + 1))
-        return dict(self._params[k])
+        return dict(self._params[max(keys, key=lambda k: self._total[k] / (self._n[k] + 1))])
 
     def samples_by(self, key: Callable[[dict[str, Any]], Hashable | None]) -> dict[Hashable, int]:
         """Samples drawn so far, summed over the settings that share ``key(setting)`` (``None``: left out)."""

@@ -38,7 +38,7 @@ Predict = Callable[[list[dict[str, Any]]], list[tuple[float, float]]]
 """``predict(settings)`` -> ``(mean, sem)`` of the trial score at each setting."""
 
 
-def composition_key(params: Mapping[str, Any], count_names: Sequence[str]) -> tuple[int, ...]:
+def composition_counts(params: Mapping[str, Any], count_names: Sequence[str]) -> tuple[int, ...]:
     """The counts of a setting's ``n_*`` knobs, in ``count_names`` order."""
     return tuple(round(float(params[n])) for n in count_names)
 
@@ -78,8 +78,8 @@ def local_candidates(
     if not counts or leader is None:
         return []
     names = [k.name for k in counts]
-    sampled = incumbent.samples_by(lambda p: composition_key(p, names) if all(n in p for n in names) else None)
-    centre = composition_key(leader, names)
+    sampled = incumbent.samples_by(lambda p: composition_counts(p, names) if all(n in p for n in names) else None)
+    centre = composition_counts(leader, names)
     if sampled.get(centre, 0) < full_trial:
         return [dict(leader)]
     n_max = [int(k.high) for k in counts]
