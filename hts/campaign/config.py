@@ -196,6 +196,11 @@ class DaskSection(_Section):
     workers: int = Field(2, ge=1)
     tls: TLSSection | None = None
 
+    def security(self) -> Any:
+        """The ``distributed`` TLS settings for the scheduler (``None`` without ``tls``), shared by the
+        surrogate scoring and the oracle's xTB jobs."""
+        return self.tls.security() if self.tls is not None else None
+
 
 class OracleSection(_Section):
     enabled: bool = False

@@ -107,9 +107,8 @@ def make_scorer(campaign: Campaign, host: Host, model_dir: Path) -> Iterator[Any
     from hts.cluster import dask_client
 
     d = campaign.dask
-    security = d.tls.security() if d.tls is not None else None
     with (
-        dask_client(d.scheduler, d.workers, 1, security=security) as client,
+        dask_client(d.scheduler, d.workers, 1, security=d.security()) as client,
         DaskScorer(model_dir, client=client) as scorer,
     ):
         scorer.warm_up()

@@ -77,7 +77,8 @@ def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None 
             env = fast_blas_env()
         except ImportError:  # pragma: no cover
             env = {}
-        with dask_client(campaign.dask.scheduler, campaign.dask.workers, 1, env) as client:
+        d = campaign.dask
+        with dask_client(d.scheduler, d.workers, 1, env, security=d.security()) as client:
             ref_text = store.get_meta("oracle_reference")
             if ref_text is None:
                 pristine = client.submit(compute_one, host.name, host.supercell, (), settings, pure=False).result()

@@ -175,14 +175,18 @@ def test_campaign_over_tls(tmp_path, tiny_surrogate):
     sec = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True)
     with _cluster("tls", tls, sec) as cluster:
         address = cluster.address
-        text = campaign_text(tiny_surrogate, iterations=2).replace(
+        text = campaign_text(tiny_surrogate, iterations=2, extra="oracle: {enabled: true, top_k: 1}\n").replace(
             "dask: {enabled: false}",
             f"dask: {{enabled: true, scheduler: '{address}', tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}}}",
         )
         path = tmp_path / "c.yaml"
         path.write_text(text)
-        summary, _ = run_campaign(path, out=tmp_path / "run")
+        summary, out = run_campaign(path, out=tmp_path / "run")
         assert summary.trials == 4 and summary.candidates > 0
+        # the oracle's xTB jobs ran on the same TLS cluster
+        with sqlite3.connect(out / "campaign.sqlite") as con:
+            status = [r[0] for r in con.execute("select status from oracle")]
+        assert status and set(status) <= {"converged", "converged_after_retry"}
         # Without the TLS settings the campaign is refused with a clear error.
         path.write_text(text.replace(f", tls: {{ca_file: '{ca}', cert: '{cert}', key: '{key}'}}", ""))
         with pytest.raises(ConfigError, match="uses TLS: give the CA file"):
