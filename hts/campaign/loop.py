@@ -148,11 +148,34 @@ def knob_constraints(campaign: Campaign, host: Host) -> list[str]:
     return [f"{total} <= {k_max}", f"{total} >= {k_min}"]
 
 
+# A band gap implied by HOMO and LUMO targets (either scale): gap = LUMO - HOMO.
+_GAP_PAIRS = (("homo", "lumo"), ("normalized_homo", "normalized_lumo"))
+
+
+def implied_gap(campaign: Campaign) -> float | None:
+    """The band gap a campaign's HOMO and LUMO targets imply (their centres' difference), when it
+    targets both levels but not the gap itself; ``None`` otherwise."""
+    if "homo_lumo_gap" in campaign.targets:
+        return None
+    for homo, lumo in _GAP_PAIRS:
+        if homo in campaign.targets and lumo in campaign.targets:
+            return float(campaign.targets[lumo].centre - campaign.targets[homo].centre)
+    return None
+
+
 def fixed_knobs(campaign: Campaign, host: Host, prompt_properties: Collection[str] | None = None) -> dict[str, Any]:
-    """``llm-fixed``: the targets' centres in the prompt, temperature 1, the full defect budget."""
+    """``llm-fixed``: the targets' centres in the prompt, temperature 1, the full defect budget.
+
+    For HOMO and LUMO targets a generator that conditions on the band gap is also asked for the gap
+    they imply (:func:`implied_gap`), as a user of the one-shot approach would write it: the
+    normalised levels cannot be written into a prompt at all, so the gap is how such a model is
+    pointed at a HOMO/LUMO window."""
     out: dict[str, Any] = {
         f"prompt_{n}": campaign.targets[n].centre for n in prompt_targets(campaign, prompt_properties)
     }
+    gap = implied_gap(campaign)
+    if gap is not None and (prompt_properties is None or "homo_lumo_gap" in prompt_properties):
+        out["prompt_homo_lumo_gap"] = gap
     out["temperature"] = 1.0
     out["max_defects"] = max_defects(host, campaign)
     return out

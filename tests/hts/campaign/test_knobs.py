@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hts.campaign.config import parse_campaign
-from hts.campaign.loop import fixed_knobs, knob_constraints, knob_space, prompt_targets
+from hts.campaign.loop import fixed_knobs, implied_gap, knob_constraints, knob_space, prompt_targets
 from hts.campaign.proposers import LLMProposer, allowed_codes
 from hts.hosts import get_host
 from llm.generation import GenerationResult
@@ -101,7 +102,7 @@ def test_generator_ranges_clip_and_add_prompt_knobs():
     knobs = {k.name: k for k in knob_space(window, host, ranges, prompt_properties=["homo_lumo_gap"])}
     assert (knobs["prompt_homo_lumo_gap"].low, knobs["prompt_homo_lumo_gap"].high) == (0.1, 1.8)
     assert "prompt_homo" not in knobs  # not trained on
-    assert "prompt_homo_lumo_gap" not in fixed_knobs(window, host, ["homo_lumo_gap"])  # llm-fixed: targets only
+    assert "prompt_homo_lumo_gap" not in fixed_knobs(window, host, ["homo_lumo_gap"])  # no gap implied by one level
     # without recorded ranges: no such knob (nothing says what may be asked)
     assert "prompt_homo_lumo_gap" not in {k.name for k in knob_space(window, host, None, ["homo_lumo_gap"])}
     # a target's own prompt range is clipped to what the generator saw
@@ -148,3 +149,17 @@ def test_composition_knobs_replace_budget_and_switches():
 
     with pytest.raises(ConfigError, match="bo.defect_knobs"):
         parse_campaign(bad)
+
+
+def test_llm_fixed_asks_for_the_gap_a_homo_lumo_window_implies():
+    """The one-shot baseline points a gap-conditioned model at a HOMO/LUMO window through the gap
+    LUMO - HOMO of the window's centres, on either scale; not when the gap is itself a target."""
+    host = get_host("MoS2", (4, 4, 1))
+    levels = "  normalized_homo: {range: [-0.05, 0.10]}\n  normalized_lumo: {range: [0.5, 0.8]}\n"
+    c = parse_campaign(CAMPAIGN.split("targets:")[0] + "targets:\n" + levels + "strategy: llm-fixed\n")
+    assert implied_gap(c) == pytest.approx(0.65 - 0.025)
+    assert fixed_knobs(c, host, ["homo_lumo_gap"])["prompt_homo_lumo_gap"] == pytest.approx(0.625)
+    assert "prompt_homo_lumo_gap" not in fixed_knobs(c, host, ["formation_energy"])  # not a gap model
+    raw = parse_campaign(CAMPAIGN.split("targets:")[0] + "targets:\n" + levels.replace("normalized_", ""))
+    assert implied_gap(raw) == pytest.approx(0.625)
+    assert implied_gap(parse_campaign(CAMPAIGN)) is None  # the gap is a target: its own centre is used
