@@ -12,9 +12,9 @@ Run (after the embedded defaults are built, see README):
 A strategy ``llm-bo+composition`` (``+switches``) runs llm-bo with ``bo.defect_knobs`` set so, and
 ``llm-bo+scout_trials=0,exploit_trials=0`` with those ``bo`` settings.
 Prints a table and writes benchmarks/results/strategies.json. ``--merge A.json B.json`` combines the
-runs of earlier invocations (with or without new ones) into one table; a new run replaces a merged
-one of the same campaign, strategy and seed (``--strategies llm-bo --merge old.json`` re-runs only
-llm-bo).
+runs of earlier invocations (with or without new ones) into one table; a run of a later file, or a
+new run, replaces one of the same campaign, strategy and seed (``--strategies llm-bo --merge old.json``
+re-runs only llm-bo).
 """
 
 from __future__ import annotations
@@ -141,7 +141,12 @@ def main() -> None:
     ap.add_argument("--merge", nargs="+", type=Path, default=[], help="result JSON files of earlier invocations")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "strategies.json")
     args = ap.parse_args()
-    rows = [r for path in args.merge for r in json.loads(path.read_text())["runs"]]
+    merged: dict[tuple, dict] = {}  # a later file's run replaces an earlier one of the same campaign, strategy, seed
+    for path in args.merge:
+        for r in json.loads(path.read_text())["runs"]:
+            merged.pop((r["campaign"], r["strategy"], r["seed"]), None)
+            merged[(r["campaign"], r["strategy"], r["seed"])] = r
+    rows = list(merged.values())
     for cf in args.campaigns:
         for seed in args.seeds:
             for strat in args.strategies:
