@@ -3,7 +3,8 @@
 Plots: best distance and cumulative hits against evaluations (the campaign and any baseline
 directories given), new hits per trial coloured by what the trial ran (``llm-bo``'s scout,
 exploitation, local and Ax-suggested trials), predicted properties against the target windows, the
-defect-type make-up of the hits, and pictures of the top structures with their defects marked.
+defect-type make-up of the hits, pictures of the top structures with their defects marked, and,
+where the oracle verified candidates, its values against the predictions (which hits it confirms).
 """
 
 from __future__ import annotations
@@ -127,6 +128,37 @@ def target_windows(res: CampaignResults, ranked: Any, path: Path) -> None:
     plt.close(fig)
 
 
+def oracle_check(res: CampaignResults, ranked: Any, path: Path) -> None:
+    """Per target: the surrogate's prediction (with its 1-sigma uncertainty) against the oracle's value
+    for every verified candidate, the target window shaded on both axes; confirmed hits in colour."""
+    plt = _plt()
+    names = list(res.campaign.targets)
+    done = ranked[ranked["oracle_hit"].notna()] if "oracle_hit" in ranked else ranked.iloc[:0]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        lo, hi = res.campaign.targets[name].window
+        pred = done[f"pred_{name}"].to_numpy(dtype=float)
+        std = done[f"std_{name}"].to_numpy(dtype=float)
+        true = done[f"oracle_{name}"].to_numpy(dtype=float)
+        hit = done["oracle_hit"].to_numpy(dtype=bool)
+        ax.axvspan(lo, hi, color="tab:green", alpha=0.12)
+        ax.axhspan(lo, hi, color="tab:green", alpha=0.12, label="target window")
+        for mask, colour, label in ((hit, "tab:red", "confirmed hit"), (~hit, "0.4", "outside a window")):
+            if mask.any():
+                ax.errorbar(pred[mask], true[mask], xerr=std[mask], fmt="o", color=colour, ms=5, label=label)
+        both = np.concatenate([pred, true, [lo, hi]])
+        a, b = float(np.nanmin(both)), float(np.nanmax(both))
+        pad = 0.1 * (b - a or 1.0)
+        ax.plot([a - pad, b + pad], [a - pad, b + pad], color="0.7", lw=1, zorder=0)
+        ax.set(xlim=(a - pad, b + pad), ylim=(a - pad, b + pad), xlabel=f"predicted {name} (eV)")
+        ax.set_ylabel(f"{res.campaign.oracle.method} {name} (eV)")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"oracle check: {int(done['oracle_hit'].eq(True).sum())} of {len(done)} verified candidates confirmed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def makeup(res: CampaignResults, ranked: Any, path: Path) -> None:
     """Mean number of each defect type per candidate: hits against all candidates."""
     plt = _plt()
@@ -201,6 +233,9 @@ def write_report(out_dir: str | Path, baselines: list[str | Path] | None = None,
             makeup(main, ranked, dest / "makeup.png")
             top_structures(main, ranked, dest / "top_structures.png")
             figs += ["targets.png", "makeup.png", "top_structures.png"]
+            if "oracle_hit" in ranked and ranked["oracle_hit"].notna().any():
+                oracle_check(main, ranked, dest / "oracle_check.png")
+                figs.insert(figs.index("targets.png") + 1, "oracle_check.png")
         summary = main.summary()
         rows = "".join(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()

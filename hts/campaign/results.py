@@ -74,14 +74,8 @@ class CampaignResults:
             row["uncertainty"] = float(np.sqrt(np.mean((stds / half[: len(stds)]) ** 2))) if len(stds) else np.nan
             rows.append(row)
         out = pd.DataFrame(rows)
-        oracle = self.store.oracle_frame()
-        if not oracle.empty:
-            orc = pd.DataFrame(
-                [
-                    {"hash": h, "oracle_status": st, **{f"oracle_{k}": r.get(k) for k in ORACLE_COLUMNS}}
-                    for h, st, r in zip(oracle["hash"], oracle["status"], oracle["result"], strict=True)
-                ]
-            )
+        orc = self.oracle_results()
+        if not orc.empty:
             out = out.merge(orc, on="hash", how="left")
         out = out.sort_values(["distance", "uncertainty", "eval_index"], kind="stable").reset_index(drop=True)
         out.insert(0, "rank", np.arange(1, len(out) + 1))
@@ -106,8 +100,53 @@ class CampaignResults:
             "hits": int(cands["hit"].sum()) if len(cands) else 0,
             "best_distance": float(cands["distance"].min()) if len(cands) else float("nan"),
             "verified": len(self.store.oracle_frame()),
+            "confirmed": self._confirmed(),
             **{f"{kind} trials": n for kind, n in trial_kind_counts(trials).items()},
         }
+
+    def oracle_results(self) -> pd.DataFrame:
+        """One row per verified candidate: ``hash``, ``oracle_status``, ``oracle_<property>`` and the
+        oracle's verdict on the targets (:func:`oracle_agreement`); empty if nothing was verified."""
+        import pandas as pd
+
+        oracle = self.store.oracle_frame()
+        if oracle.empty:
+            return pd.DataFrame()
+        orc = pd.DataFrame(
+            [
+                {"hash": h, "oracle_status": st, **{f"oracle_{k}": r.get(k) for k in ORACLE_COLUMNS}}
+                for h, st, r in zip(oracle["hash"], oracle["status"], oracle["result"], strict=True)
+            ]
+        )
+        return orc.join(oracle_agreement(orc, self.campaign))
+
+    def _confirmed(self) -> int:
+        """How many oracle-verified candidates the oracle also puts inside every target window."""
+        orc = self.oracle_results()
+        return int(orc["oracle_hit"].eq(True).sum()) if not orc.empty else 0
+
+
+def oracle_agreement(ranked: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
+    """``oracle_distance`` and ``oracle_hit`` for ``ranked`` rows (with ``oracle_<target>`` columns):
+    the distance to the targets of the oracle's values (the same measure as the predictions'
+    ``distance``), and whether it is 0, i.e. the physics code confirms the hit. Missing (NaN) where
+    the candidate was not verified or the oracle gave no value for some target (a failed SCF)."""
+    import pandas as pd
+
+    from hts.campaign.objective import distances
+
+    names = list(campaign.targets)
+    cols = [f"oracle_{n}" for n in names]
+    out = pd.DataFrame(index=ranked.index, columns=["oracle_distance", "oracle_hit"], dtype=object)
+    if not set(cols) <= set(ranked.columns):
+        return out
+    values = ranked[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    known = np.isfinite(values).all(axis=1)
+    if known.any():
+        d, _ = distances(values[known], names, campaign.targets)
+        out.loc[known, "oracle_distance"] = d
+        out.loc[known, "oracle_hit"] = d == 0
+    return out
 
 
 TRIAL_KINDS = ("scout", "exploit", "local", "ax", "fixed", "random")

@@ -63,6 +63,7 @@ def status(
             f"[bold]{s['name']}[/] ({s['strategy']}, {s['host']}): trials {s['trials']}/{s['max_trials']}, "
             f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']}, "
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
+            + (f" ({s['confirmed']} inside every target window by the oracle)" if s["verified"] else "")
         )
         kinds = {k: v for k, v in s.items() if k.endswith(" trials") and k != "max_trials"}
         if kinds:

@@ -1,0 +1,59 @@
+"""Reading a campaign back: the oracle's verdict on verified candidates in ranking, status and report."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hts.campaign.report import write_report
+from hts.campaign.results import CampaignResults
+from hts.campaign.runner import run_campaign
+from tests.hts.campaign.conftest import campaign_text
+
+
+@pytest.fixture
+def verified_run(tmp_path, tiny_surrogate):
+    """A finished tiny campaign (gap 0.6 +- 0.15 eV, formation energy 0-30 eV) with three oracle
+    results stored: one inside both windows, one whose gap misses, one failed SCF (no values)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(campaign_text(tiny_surrogate, iterations=1))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    res = CampaignResults.open(out)
+    hashes = list(res.ranked()["hash"][:3])
+    res.store.record_oracle(hashes[0], "converged", {"homo_lumo_gap": 0.70, "formation_energy": 12.0})
+    res.store.record_oracle(hashes[1], "converged", {"homo_lumo_gap": 1.05, "formation_energy": 12.0})
+    res.store.record_oracle(hashes[2], "failed", {"error": "SCF did not converge"})
+    res.close()
+    return out, hashes
+
+
+def test_ranked_and_summary_say_which_hits_the_oracle_confirms(verified_run):
+    out, (inside, gap_misses, failed) = verified_run
+    res = CampaignResults.open(out)
+    try:
+        ranked = res.ranked().set_index("hash")
+        summary = res.summary()
+    finally:
+        res.close()
+    assert ranked.loc[inside, "oracle_hit"] is True and ranked.loc[inside, "oracle_distance"] == 0
+    # 1.05 eV is 0.30 eV past the window's 0.75 eV edge: 2 half-widths, weighted as `distance` weighs it
+    assert ranked.loc[gap_misses, "oracle_hit"] is False
+    assert ranked.loc[gap_misses, "oracle_distance"] == pytest.approx(2.0 * math.sqrt(1.0 / 1.5))
+    assert ranked.loc[failed, "oracle_hit"] is None or math.isnan(ranked.loc[failed, "oracle_hit"])
+    assert ranked["oracle_hit"].notna().sum() == 2  # not verified: no verdict
+    assert summary["verified"] == 3 and summary["confirmed"] == 1
+
+
+def test_status_and_report_show_the_oracle_check(verified_run):
+    from typer.testing import CliRunner
+
+    from hts.cli import app
+
+    out, _ = verified_run
+    res = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["status", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "oracle-verified 3 (1 inside every target window by the oracle)" in res.output
+    html = write_report(out)
+    assert (html.parent / "oracle_check.png").stat().st_size > 1000
+    assert "oracle_check.png" in html.read_text()
