@@ -174,6 +174,11 @@ class BOSection(_Section):
     exploit_trials: int = Field(1, ge=0)
     # Only a setting whose hits came in at least this fraction of its samples is re-run (0: any with a hit).
     exploit_min_hit_rate: float = Field(0.1, ge=0, le=1)
+    # The other trials of an iteration also re-run that setting when a Thompson draw of its hit rate beats
+    # one of the recent exploration trials' (hts.campaign.allocation); every `explore_every`-th
+    # iteration keeps its exploration trials regardless (0: never, the draws decide every iteration).
+    adaptive_exploit: bool = True
+    explore_every: int = Field(2, ge=0)
     # Trials per iteration that search the compositions next to the leading setting, chosen by Ax's
     # model (hts.campaign.local; composition knobs only), until a setting is worth exploiting.
     local_trials: int = Field(1, ge=0)

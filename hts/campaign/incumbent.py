@@ -49,6 +49,11 @@ class Incumbent:
         self._hits[k] = self._hits.get(k, 0) + n_hits
         self._params[k] = dict(params)
 
+    def hits_of(self, params: Mapping[str, Any]) -> tuple[int, int]:
+        """``(hits, samples)`` of one setting over all its runs so far (``(0, 0)`` if never run)."""
+        k = setting_key(params)
+        return self._hits.get(k, 0), self._n.get(k, 0)
+
     def best(self, min_hit_rate: float = 0.0) -> dict[str, Any] | None:
         """Of the settings that have produced a hit, in at least ``min_hit_rate`` of their samples
         over all their runs, the one of highest shrunk mean score (``None`` while none has): a near

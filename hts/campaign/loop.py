@@ -29,11 +29,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hts.campaign.allocation import extra_exploit_slots
 from hts.campaign.config import Campaign
 from hts.campaign.incumbent import Incumbent
 from hts.campaign.local import choose_local, local_candidates
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
+from hts.campaign.results import trial_kind
 from hts.campaign.scout import Segment, propose_scout, scout_knobs, segmented_observations
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
@@ -309,7 +311,14 @@ def run_loop(
                 )
     fixed = fixed_knobs(campaign, host, prompt_properties)
     scout = scout_knobs(space, fixed)
-    incumbent = Incumbent.from_trials(store.trials_frame().to_dict("records") if n_trials else [])
+    stored = store.trials_frame().to_dict("records") if n_trials else []
+    incumbent = Incumbent.from_trials(stored)
+    # (hits, samples) of the exploration trials so far (Ax's and the local ones), for hts.campaign.allocation
+    explored = [
+        (int(r["n_hits"]), int(r["n_generated"]))
+        for r in stored
+        if trial_kind(campaign.strategy, r.get("extra")) in ("ax", "local")
+    ]
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     kernel = ClosenessKernel(campaign.bo.closeness_width, campaign.bo.closeness_tail)
     stopped = "budget"
@@ -334,6 +343,11 @@ def run_loop(
         elif ax is not None:
             best = incumbent.best(campaign.bo.exploit_min_hit_rate)  # a setting that has produced hits
             n_exploit = min(campaign.bo.exploit_trials, want) if best is not None else 0
+            every = campaign.bo.explore_every
+            keeps_exploring = every > 0 and (n_trials // q) % every == every - 1
+            if best is not None and campaign.bo.adaptive_exploit and not keeps_exploring:
+                rng = np.random.default_rng([campaign.seed, next_id, 2])
+                n_exploit += extra_exploit_slots(incumbent.hits_of(best), explored, want - n_exploit, rng)
             with optimiser_warnings():
                 chosen = (
                     [(ax.attach_trial(parameters=best), dict(best), "exploit") for _ in range(n_exploit)]
@@ -400,6 +414,8 @@ def run_loop(
                         sem = score_sem(hit_term(scored.distances, scored.p_hit), proposal.n_generated)
                         ax.complete_trial(ax_index, raw_data={OBJECTIVE: _observed(score, sem, campaign)})
                         incumbent.add(knobs, score, proposal.n_generated, scored.n_hits)
+                        if kind in ("ax", "local"):
+                            explored.append((scored.n_hits, proposal.n_generated))
                         extra["ax_trial"] = ax_index
                         extra["exploit"] = kind == "exploit"
                         if kind == "local":

@@ -419,3 +419,46 @@ def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tm
                 for e in observed
             ), knobs
         observed.append(knobs)
+
+
+def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_exploring(
+    tmp_path, tiny_surrogate, monkeypatch
+):
+    """bo.adaptive_exploit: the allocation's answer decides how many of an iteration's other trials
+    re-run the exploited setting (here: all of them), except every explore_every-th iteration, which
+    keeps its Ax trials; the allocation sees the exploited setting's and the Ax trials' hits."""
+    import hts.campaign.loop as loop
+
+    _random_stands_in_for_the_llm(monkeypatch)
+    calls: list[tuple] = []
+
+    def everything(exploit, explored, slots, rng):
+        calls.append((exploit, list(explored), slots))
+        return slots
+
+    monkeypatch.setattr(loop, "extra_exploit_slots", everything)
+    extra = "bo: {explore_every: 3}\n"
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=7, samples=16, extra=extra))
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 14
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame()
+    res.close()
+    kinds = [trial_kind("llm-bo", e) for e in trials["extra"]]
+    by_iteration = [kinds[i : i + 2] for i in range(0, 14, 2)]
+    first = next(i for i, ks in enumerate(by_iteration) if "exploit" in ks)
+    assert calls, kinds
+    for i, ks in enumerate(by_iteration[first + 1 :], start=first + 1):
+        if i % 3 == 2:  # explore_every: 3 -> iterations 2 and 5 keep their Ax trial
+            assert ks == ["exploit", "ax"], (i, kinds)
+        else:
+            assert ks == ["exploit", "exploit"], (i, kinds)
+    # what the allocation was told: the exploited setting's (hits, samples), and the Ax/local trials'
+    ax_rows = [
+        (int(h), int(n))
+        for k, h, n in zip(kinds, trials["n_hits"], trials["n_generated"], strict=True)
+        if k in ("ax", "local")
+    ]
+    exploit, explored, slots = calls[-1]
+    assert slots == 1 and 0 < exploit[0] <= exploit[1]
+    assert explored == ax_rows[: len(explored)] and len(explored) >= 1

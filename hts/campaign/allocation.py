@@ -1,0 +1,43 @@
+"""How many of an iteration's exploration trials ``llm-bo`` gives to its exploited setting instead.
+
+With ``bo.exploit_trials: 1`` of two trials per iteration, half of a campaign's budget goes on
+exploring after a good setting is found. On the session-8 benchmark the exploited setting hit in
+50-60 of 64 samples per trial while most of Ax's trials beside it hit in none: the campaign wants
+hits, and each of those trials cost as many samples as a re-run of the setting that hits.
+
+So, with ``bo.adaptive_exploit``, each remaining slot of an iteration is decided by a Thompson draw
+between two arms, by their hit rates per sample: the exploited setting (all its samples so far) and
+exploration (Ax's and the local trials of the last :data:`RECENT` such trials). A slot goes to the
+setting when its draw is higher. Exploration that hits as often keeps its slots; exploration that
+does not loses them. Every ``bo.explore_every``-th iteration keeps its exploration trials whatever
+the draws, so that Ax keeps learning and a better setting can still be found (the exploited setting
+is always the incumbent's best, :mod:`hts.campaign.incumbent`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+RECENT = 8
+"""Exploration trials (the most recent) whose hits estimate exploration's hit rate."""
+
+
+def extra_exploit_slots(
+    exploit: tuple[int, int], explore: Sequence[tuple[int, int]], slots: int, rng: np.random.Generator
+) -> int:
+    """Of ``slots`` exploration slots, how many go to the exploited setting.
+
+    ``exploit`` is the setting's ``(hits, samples)``; ``explore`` the ``(hits, samples)`` of recent
+    exploration trials (only the last :data:`RECENT` count). One Thompson draw per slot from the
+    Beta(1 + hits, 1 + misses) posterior of each arm's hit rate; no exploration yet: no slot moves.
+    """
+    recent = list(explore)[-RECENT:]
+    if slots <= 0 or not recent:
+        return 0
+    h_e, n_e = exploit
+    h_x, n_x = sum(h for h, _ in recent), sum(n for _, n in recent)
+    p_exploit = rng.beta(1 + h_e, 1 + max(0, n_e - h_e), size=slots)
+    p_explore = rng.beta(1 + h_x, 1 + max(0, n_x - h_x), size=slots)
+    return int((p_exploit > p_explore).sum())
