@@ -39,6 +39,7 @@ class Incumbent:
         self._n: dict[str, int] = {}
         self._hits: dict[str, int] = {}
         self._params: dict[str, dict[str, Any]] = {}
+        self._runs: dict[str, list[tuple[int, int]]] = {}  # (hits, samples) of each run, in order
 
     def add(self, params: Mapping[str, Any], score: float, n_samples: int, n_hits: int) -> None:
         if n_samples <= 0:
@@ -48,11 +49,14 @@ class Incumbent:
         self._n[k] = self._n.get(k, 0) + n_samples
         self._hits[k] = self._hits.get(k, 0) + n_hits
         self._params[k] = dict(params)
+        self._runs.setdefault(k, []).append((n_hits, n_samples))
 
-    def hits_of(self, params: Mapping[str, Any]) -> tuple[int, int]:
-        """``(hits, samples)`` of one setting over all its runs so far (``(0, 0)`` if never run)."""
-        k = setting_key(params)
-        return self._hits.get(k, 0), self._n.get(k, 0)
+    def hits_of(self, params: Mapping[str, Any], last: int | None = None) -> tuple[int, int]:
+        """``(hits, samples)`` of one setting over its runs so far, or over its ``last`` runs only
+        (``(0, 0)`` if never run). Hits are *new* unique candidates, so a setting's recent runs show
+        how much it has left: re-running a narrow composition uses up its distinct hits."""
+        runs = self._runs.get(setting_key(params), [])[-last:] if last else self._runs.get(setting_key(params), [])
+        return sum(h for h, _ in runs), sum(n for _, n in runs)
 
     def best(self, min_hit_rate: float = 0.0) -> dict[str, Any] | None:
         """Of the settings that have produced a hit, in at least ``min_hit_rate`` of their samples

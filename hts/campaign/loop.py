@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hts.campaign.allocation import extra_exploit_slots
+from hts.campaign.allocation import RECENT_EXPLOIT, extra_exploit_slots
 from hts.campaign.config import Campaign
 from hts.campaign.incumbent import Incumbent
 from hts.campaign.local import choose_local, local_candidates
@@ -347,7 +347,8 @@ def run_loop(
             keeps_exploring = every > 0 and (n_trials // q) % every == every - 1
             if best is not None and campaign.bo.adaptive_exploit and not keeps_exploring:
                 rng = np.random.default_rng([campaign.seed, next_id, 2])
-                n_exploit += extra_exploit_slots(incumbent.hits_of(best), explored, want - n_exploit, rng)
+                recent = incumbent.hits_of(best, last=RECENT_EXPLOIT)
+                n_exploit += extra_exploit_slots(recent, explored, want - n_exploit, rng)
             with optimiser_warnings():
                 chosen = (
                     [(ax.attach_trial(parameters=best), dict(best), "exploit") for _ in range(n_exploit)]

@@ -48,3 +48,15 @@ def test_a_setting_with_rare_hits_is_not_exploited():
     assert inc.best(min_hit_rate=0.1) is None and inc.best() == {"a": 1}
     inc.add({"a": 2}, 0.5, 64, 30)
     assert inc.best(min_hit_rate=0.1) == {"a": 2}
+
+
+def test_hits_of_a_setting_over_all_or_its_last_runs():
+    """A narrow composition used up: its recent runs show fewer new hits than its total."""
+    inc = Incumbent()
+    s = {"temperature": 1.0, "n_vac_S": 1}
+    for hits in (33, 29, 12, 7):
+        inc.add(s, hits / 64, 64, hits)
+    inc.add({"temperature": 0.5, "n_vac_S": 1}, 1.0, 64, 64)  # another setting: not counted
+    assert inc.hits_of(s) == (81, 256)
+    assert inc.hits_of(s, last=2) == (19, 128)
+    assert inc.hits_of({"temperature": 2.0}) == (0, 0)
