@@ -16,6 +16,12 @@ setting when its draw is higher. Exploration that hits as often keeps its slots;
 does not loses them. Every ``bo.explore_every``-th iteration keeps its exploration trials whatever
 the draws, so that Ax keeps learning and a better setting can still be found (the exploited setting
 is always the incumbent's best, :mod:`hts.campaign.incumbent`).
+
+Off by default. Measured (BENCHMARKS.md, session 9): more hits where the exploited setting keeps
+hitting (formation energy 682 -> 837 per 1,000, the two HOMO/LUMO windows +4 % and +7 %), fewer on
+the mid-gap target (401 -> 316): there Ax's trials hit in almost none of their samples until one
+finds a much better setting, a value a comparison of immediate hit rates cannot see, so the draws
+took the trials that would have found it.
 """
 
 from __future__ import annotations

@@ -177,7 +177,8 @@ class BOSection(_Section):
     # The other trials of an iteration also re-run that setting when a Thompson draw of its hit rate beats
     # one of the recent exploration trials' (hts.campaign.allocation); every `explore_every`-th
     # iteration keeps its exploration trials regardless (0: never, the draws decide every iteration).
-    adaptive_exploit: bool = True
+    # Off by default: +23 % hits on the formation-energy benchmark but -21 % on mid-gap (BENCHMARKS.md).
+    adaptive_exploit: bool = False
     explore_every: int = Field(2, ge=0)
     # Trials per iteration that search the compositions next to the leading setting, chosen by Ax's
     # model (hts.campaign.local; composition knobs only), until a setting is worth exploiting.

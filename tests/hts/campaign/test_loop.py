@@ -424,9 +424,10 @@ def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tm
 def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_exploring(
     tmp_path, tiny_surrogate, monkeypatch
 ):
-    """bo.adaptive_exploit: the allocation's answer decides how many of an iteration's other trials
-    re-run the exploited setting (here: all of them), except every explore_every-th iteration, which
-    keeps its Ax trials; the allocation sees the exploited setting's and the Ax trials' hits."""
+    """bo.adaptive_exploit (off by default; on here): the allocation's answer decides how many of an
+    iteration's other trials re-run the exploited setting (here: all of them), except every
+    explore_every-th iteration, which keeps its Ax trials; the allocation sees the exploited
+    setting's and the Ax trials' hits."""
     import hts.campaign.loop as loop
 
     _random_stands_in_for_the_llm(monkeypatch)
@@ -437,7 +438,7 @@ def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_ex
         return slots
 
     monkeypatch.setattr(loop, "extra_exploit_slots", everything)
-    extra = "bo: {explore_every: 3}\n"
+    extra = "bo: {adaptive_exploit: true, explore_every: 3}\n"
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=7, samples=16, extra=extra))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 14
@@ -462,3 +463,18 @@ def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_ex
     exploit, explored, slots = calls[-1]
     assert slots == 1 and 0 < exploit[0] <= exploit[1]
     assert explored == ax_rows[: len(explored)] and len(explored) >= 1
+
+
+def test_without_adaptive_exploitation_the_allocation_is_not_asked(tmp_path, tiny_surrogate, monkeypatch):
+    """The default: one exploitation trial per iteration, the other from Ax."""
+    import hts.campaign.loop as loop
+
+    _random_stands_in_for_the_llm(monkeypatch)
+    monkeypatch.setattr(loop, "extra_exploit_slots", lambda *a: pytest.fail("adaptive_exploit is off"))
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    res = CampaignResults.open(out)
+    kinds = [trial_kind("llm-bo", e) for e in res.store.trials_frame()["extra"]]
+    res.close()
+    assert "exploit" in kinds
+    assert all(kinds[i : i + 2].count("exploit") <= 1 for i in range(0, 8, 2)), kinds  # bo.exploit_trials: 1
