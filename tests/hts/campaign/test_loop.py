@@ -52,6 +52,14 @@ def _random_stands_in_for_the_llm(monkeypatch) -> None:
     monkeypatch.setattr(runner, "make_proposer", proposer)
 
 
+def _stored_trials(out: Path):
+    """The stored trials of a finished campaign and what each ran (scout, exploit, local, ax)."""
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame()
+    res.close()
+    return trials, [trial_kind("llm-bo", e) for e in trials["extra"]]
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "c.yaml"
     p.write_text(text)
@@ -402,10 +410,7 @@ def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tm
     path = _write(tmp_path, text.replace("homo_lumo_gap: {value: 0.6, tolerance: 0.15}", narrow))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 8
-    res = CampaignResults.open(out)
-    trials = res.store.trials_frame()
-    res.close()
-    kinds = [trial_kind("llm-bo", e) for e in trials["extra"]]
+    trials, kinds = _stored_trials(out)
     assert "exploit" not in kinds
     assert kinds.count("local") >= 3, str(kinds)  # one per iteration once something scored above zero
     observed = [o[0] for o in trials["extra"].iloc[0]["scout_obs"]]
@@ -442,10 +447,7 @@ def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_ex
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=7, samples=16, extra=extra))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 14
-    res = CampaignResults.open(out)
-    trials = res.store.trials_frame()
-    res.close()
-    kinds = [trial_kind("llm-bo", e) for e in trials["extra"]]
+    trials, kinds = _stored_trials(out)
     by_iteration = [kinds[i : i + 2] for i in range(0, 14, 2)]
     first = next(i for i, ks in enumerate(by_iteration) if "exploit" in ks)
     assert calls, kinds
@@ -473,8 +475,6 @@ def test_without_adaptive_exploitation_the_allocation_is_not_asked(tmp_path, tin
     monkeypatch.setattr(loop, "extra_exploit_slots", lambda *a: pytest.fail("adaptive_exploit is off"))
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16))
     _, out = run_campaign(path, out=tmp_path / "run")
-    res = CampaignResults.open(out)
-    kinds = [trial_kind("llm-bo", e) for e in res.store.trials_frame()["extra"]]
-    res.close()
+    _, kinds = _stored_trials(out)
     assert "exploit" in kinds
     assert all(kinds[i : i + 2].count("exploit") <= 1 for i in range(0, 8, 2)), kinds  # bo.exploit_trials: 1
