@@ -71,10 +71,16 @@ def status(
         ranked = res.ranked()
         if ranked.empty:
             return
-        table = Table("rank", "hash", "defects", "distance", *[f"pred {n}" for n in res.campaign.targets])
+        verified = "oracle_hit" in ranked  # a column saying what the oracle made of the verified ones
+        heads = ["rank", "hash", "defects", "distance", *[f"pred {n}" for n in res.campaign.targets]]
+        table = Table(*heads, *(["oracle"] if verified else []))
         for rec in ranked.head(top).to_dict("records"):
             preds = [f"{rec[f'pred_{n}']:.3f} ± {rec[f'std_{n}']:.3f}" for n in res.campaign.targets]
-            table.add_row(str(rec["rank"]), rec["hash"], rec["defects"][:40], f"{rec['distance']:.3f}", *preds)
+            hit = rec.get("oracle_hit")
+            unverified = hit is None or hit != hit  # None or NaN
+            verdict = ("" if unverified else "hit" if hit else "miss") if verified else None
+            row = [str(rec["rank"]), rec["hash"], rec["defects"][:40], f"{rec['distance']:.3f}", *preds]
+            table.add_row(*row, *([verdict] if verdict is not None else []))
         console.print(table)
     finally:
         res.close()

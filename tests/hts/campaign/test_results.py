@@ -54,6 +54,8 @@ def test_status_and_report_show_the_oracle_check(verified_run):
     res = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["status", str(out)])
     assert res.exit_code == 0, res.output
     assert "oracle-verified 3 (1 inside every target window by the oracle)" in res.output
+    rows = [line for line in res.output.splitlines() if line.startswith("│")]
+    assert [line.split("│")[-2].strip() for line in rows[:3]] == ["hit", "miss", ""]  # ranks 1-3, verified
     html = write_report(out)
     assert (html.parent / "oracle_check.png").stat().st_size > 1000
     assert "oracle_check.png" in html.read_text()
