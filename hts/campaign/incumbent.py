@@ -55,7 +55,8 @@ class Incumbent:
         """``(hits, samples)`` of one setting over its runs so far, or over its ``last`` runs only
         (``(0, 0)`` if never run). Hits are *new* unique candidates, so a setting's recent runs show
         how much it has left: re-running a narrow composition uses up its distinct hits."""
-        runs = self._runs.get(setting_key(params), [])[-last:] if last else self._runs.get(setting_key(params), [])
+        runs = self._runs.get(setting_key(params), [])
+        runs = runs[-last:] if last else runs
         return sum(h for h, _ in runs), sum(n for _, n in runs)
 
     def best(self, min_hit_rate: float = 0.0) -> dict[str, Any] | None:

@@ -88,6 +88,7 @@ class CampaignResults:
         trials = self.store.trials_frame()
         b = self.campaign.budget
         cands = self.store.candidates_frame()
+        orc = self.oracle_results()
         return {
             "name": self.campaign.name,
             "strategy": self.campaign.strategy,
@@ -99,8 +100,9 @@ class CampaignResults:
             "candidates": len(cands),
             "hits": int(cands["hit"].sum()) if len(cands) else 0,
             "best_distance": float(cands["distance"].min()) if len(cands) else float("nan"),
-            "verified": len(self.store.oracle_frame()),
-            "confirmed": self._confirmed(),
+            "verified": len(orc),
+            # verified candidates the oracle also puts inside every target window
+            "confirmed": int(orc["oracle_hit"].eq(True).sum()) if not orc.empty else 0,
             **{f"{kind} trials": n for kind, n in trial_kind_counts(trials).items()},
         }
 
@@ -119,11 +121,6 @@ class CampaignResults:
             ]
         )
         return orc.join(oracle_agreement(orc, self.campaign))
-
-    def _confirmed(self) -> int:
-        """How many oracle-verified candidates the oracle also puts inside every target window."""
-        orc = self.oracle_results()
-        return int(orc["oracle_hit"].eq(True).sum()) if not orc.empty else 0
 
 
 def oracle_agreement(ranked: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:

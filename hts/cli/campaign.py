@@ -76,11 +76,11 @@ def status(
         table = Table(*heads, *(["oracle"] if verified else []))
         for rec in ranked.head(top).to_dict("records"):
             preds = [f"{rec[f'pred_{n}']:.3f} ± {rec[f'std_{n}']:.3f}" for n in res.campaign.targets]
-            hit = rec.get("oracle_hit")
-            unverified = hit is None or hit != hit  # None or NaN
-            verdict = ("" if unverified else "hit" if hit else "miss") if verified else None
             row = [str(rec["rank"]), rec["hash"], rec["defects"][:40], f"{rec['distance']:.3f}", *preds]
-            table.add_row(*row, *([verdict] if verdict is not None else []))
+            if verified:
+                hit = rec["oracle_hit"]
+                row.append("" if hit is None or hit != hit else "hit" if hit else "miss")  # None/NaN: not verified
+            table.add_row(*row)
         console.print(table)
     finally:
         res.close()
