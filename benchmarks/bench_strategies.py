@@ -2,8 +2,9 @@
 
 For each target (a campaign file) and seed, the three strategies run through the same loop with the
 same number of samples; reported per strategy: hits per 1,000 evaluations (unique new candidates
-inside every target window per 1,000 valid samples scored), unique hits, and evaluations to the
-first hit. Scoring is in-process (no Dask) so the figures measure the strategies, not the cluster.
+inside every target window per 1,000 valid samples scored), unique hits, evaluations to the first
+hit, and how many distinct compositions (defects per type) the hits hold. Scoring is in-process (no
+Dask) so the figures measure the strategies, not the cluster.
 
 Run (after the embedded defaults are built, see README):
     .venv/bin/python benchmarks/bench_strategies.py --seeds 0 1 2 \
@@ -24,6 +25,7 @@ import json
 import platform
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,7 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
     from hts.campaign.config import parse_campaign
     from hts.campaign.results import CampaignResults
     from hts.campaign.runner import run_campaign
+    from hts.campaign.store import parse_defects
 
     data = yaml.safe_load(campaign_file.read_text())
     base, _, variant = strategy.partition("+")  # "llm-bo+composition": llm-bo with bo.defect_knobs set
@@ -62,7 +65,12 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
         wall = time.perf_counter() - t0
         res = CampaignResults.open(out)
         trials = res.store.trials_frame()
+        cands = res.store.candidates_frame()
         res.close()
+    # how many distinct defect make-ups (defects per type) the hits hold: many hits of one composition
+    # are placements of the same defects, fewer leads for DFT than hits of many
+    hit_defects = cands.loc[cands["hit"].astype(bool), "defects"] if len(cands) else []
+    makeups = {tuple(sorted(Counter(rule for _, rule in parse_defects(d)).items())) for d in hit_defects}
     evals = trials["n_valid"].cumsum().to_numpy()
     hits = trials["n_hits"].to_numpy()
     first = None
@@ -80,6 +88,7 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
         "evaluations": n_eval,
         "generated": int(trials["n_generated"].sum()),
         "unique_hits": int(hits.sum()),
+        "hit_compositions": len(makeups),
         "hits_per_1000": 1000.0 * hits.sum() / max(1, n_eval),
         "evals_to_first_hit": first,
         "wall_s": round(wall, 1),
@@ -92,11 +101,13 @@ def summarise(rows: list[dict], strategies: list[str]) -> dict:
 
     def one(rs: list[dict]) -> dict:
         firsts = [r["evals_to_first_hit"] for r in rs if r["evals_to_first_hit"] is not None]
+        comps = [r["hit_compositions"] for r in rs if "hit_compositions" in r]
         return {
             "hits_per_1000_mean": float(np.mean([r["hits_per_1000"] for r in rs])) if rs else float("nan"),
             "unique_hits_mean": float(np.mean([r["unique_hits"] for r in rs])) if rs else float("nan"),
             "evals_to_first_hit_median": float(np.median(firsts)) if firsts else None,
             "runs_with_a_hit": f"{len(firsts)}/{len(rs)}",
+            "hit_compositions_mean": float(np.mean(comps)) if comps else None,  # runs before session 10: none
         }
 
     campaigns = sorted({r["campaign"] for r in rows})
@@ -110,6 +121,8 @@ def summarise(rows: list[dict], strategies: list[str]) -> dict:
         if per:
             overall["hits_per_1000_mean"] = float(np.mean([p["hits_per_1000_mean"] for p in per]))
             overall["unique_hits_mean"] = float(np.mean([p["unique_hits_mean"] for p in per]))
+            comps = [p["hit_compositions_mean"] for p in per]
+            overall["hit_compositions_mean"] = float(np.mean(comps)) if None not in comps else None
         overall["campaigns"] = len(per)
         out["overall"][s] = overall
     return out
@@ -117,8 +130,8 @@ def summarise(rows: list[dict], strategies: list[str]) -> dict:
 
 def print_table(summary: dict, strategies: list[str]) -> None:
     head = ["campaign", "strategy", "hits / 1,000 evaluations", "unique hits", "evaluations to 1st hit (median)"]
-    print("\n| " + " | ".join([*head, "runs with a hit"]) + " |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n| " + " | ".join([*head, "runs with a hit", "compositions among the hits"]) + " |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for camp, per in summary.items():
         for strat in strategies:
             s = per[strat]
@@ -127,8 +140,12 @@ def print_table(summary: dict, strategies: list[str]) -> None:
             first = f"{s['evals_to_first_hit_median']:.0f}" if s["evals_to_first_hit_median"] is not None else "none"
             print(
                 f"| {camp} | {strat} | {s['hits_per_1000_mean']:.1f} | {s['unique_hits_mean']:.1f} | {first} "
-                f"| {s['runs_with_a_hit']} |"
+                f"| {s['runs_with_a_hit']} | {_number(s.get('hit_compositions_mean'))} |"
             )
+
+
+def _number(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1f}"
 
 
 def main() -> None:

@@ -1,33 +1,36 @@
 """How many of an iteration's exploration trials ``llm-bo`` gives to its exploited setting instead.
 
 With ``bo.exploit_trials: 1`` of two trials per iteration, half of a campaign's budget goes on
-exploring after a good setting is found. On the session-8 benchmark the exploited setting hit in
-50-60 of 64 samples per trial while most of Ax's trials beside it hit in none: the campaign wants
-hits, and each of those trials cost as many samples as a re-run of the setting that hits.
+exploring after a good setting is found. On the easier benchmark targets the exploited setting hits
+in 64 of 64 samples while Ax's trials beside it mostly hit in none: exploring there can only lose
+hits, because no setting can hit in more than every sample. On the mid-gap target the exploited
+setting hits in 20-50 % of its samples and Ax's trials hit in almost none, until one finds a setting
+with ~60 of 64: exploring there is what the campaign needs, although its immediate hit rate is lower.
 
-So, with ``bo.adaptive_exploit``, each remaining slot of an iteration is decided by a Thompson draw
-between two arms, by their hit rates per sample: the exploited setting (its last
-:data:`RECENT_EXPLOIT` runs) and exploration (the last :data:`RECENT` of Ax's and the local trials).
-Both are recent rates because both drift: a hit is a *new* unique candidate, and re-running a narrow
-composition uses its distinct hits up (on the mid-gap target, seed 2, an exploited setting fell from
-25-33 hits per 64 samples in its first re-runs to 6-14 in its last ten). A slot goes to the
-setting when its draw is higher. Exploration that hits as often keeps its slots; exploration that
-does not loses them. Every ``bo.explore_every``-th iteration keeps its exploration trials whatever
-the draws, so that Ax keeps learning and a better setting can still be found (the exploited setting
-is always the incumbent's best, :mod:`hts.campaign.incumbent`).
+So, with ``bo.adaptive_exploit``, each remaining slot of an iteration weighs the *value* of one more
+exploration trial against its *cost*, in hits per sample:
 
-Off by default. Measured (BENCHMARKS.md, session 9): more hits where the exploited setting keeps
-hitting (formation energy 682 -> 837 per 1,000, the two HOMO/LUMO windows +4 % and +7 %), fewer on
-the mid-gap target (401 -> 316): there Ax's trials hit in almost none of their samples until one
-finds a much better setting, a value a comparison of immediate hit rates cannot see, so the draws
-took the trials that would have found it.
+- cost: the exploited setting's hit rate minus exploration's, ``p_exploit - p_explore`` (posterior
+  means, Beta(1 + hits, 1 + misses), of the setting's last :data:`RECENT_EXPLOIT` runs and of the
+  last :data:`RECENT` exploration trials). Both are recent rates because a hit is a *new* unique
+  candidate: re-running a narrow composition uses its distinct hits up.
+- value: an upper bound on what the trial can win. If it finds a better setting, that setting can
+  hit in at most every sample, and it would be exploited in every trial the campaign has left:
+  ``(1 - p_exploit) x trials_left``. The chance that it finds one is Laplace's rule of succession
+  over the exploration trials run since the exploited setting was found and did not beat it,
+  ``1 / (tried + 2)``.
+
+A slot explores while value > cost, and exploits from the first slot where it is not. The rule
+explores early, while much budget is left and little has been tried; it stops exploring when the
+exploited setting leaves no headroom (64 of 64) or the campaign is near its end; and it explores
+again when the exploited setting's new hits run out. The value is an upper bound, so where the
+rule errs it errs towards exploring. Every ``bo.explore_every``-th iteration (0 by default: never)
+keeps its exploration trials whatever the rule says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import numpy as np
 
 RECENT = 8
 """Exploration trials (the most recent) whose hits estimate exploration's hit rate."""
@@ -36,20 +39,34 @@ RECENT_EXPLOIT = 2
 """Runs of the exploited setting (the most recent) whose hits estimate its hit rate."""
 
 
+def hit_rate(hits: int, samples: int) -> float:
+    """Posterior mean hit rate per sample under a uniform prior: ``(1 + hits) / (2 + samples)``."""
+    return (1 + hits) / (2 + max(samples, hits))
+
+
 def extra_exploit_slots(
-    exploit: tuple[int, int], explore: Sequence[tuple[int, int]], slots: int, rng: np.random.Generator
+    exploit: tuple[int, int],
+    explore: Sequence[tuple[int, int]],
+    tried: int,
+    slots: int,
+    trials_left: int,
 ) -> int:
     """Of ``slots`` exploration slots, how many go to the exploited setting.
 
-    ``exploit`` is the setting's recent ``(hits, samples)``; ``explore`` the ``(hits, samples)`` of recent
-    exploration trials (only the last :data:`RECENT` count). One Thompson draw per slot from the
-    Beta(1 + hits, 1 + misses) posterior of each arm's hit rate; no exploration yet: no slot moves.
+    ``exploit`` is the setting's recent ``(hits, samples)``; ``explore`` the ``(hits, samples)`` of
+    exploration trials in order (only the last :data:`RECENT` count); ``tried`` the number of
+    exploration trials since the setting was first run; ``trials_left`` the trials the campaign has
+    left, these slots included. No exploration yet: no slot moves.
     """
     recent = list(explore)[-RECENT:]
     if slots <= 0 or not recent:
         return 0
-    h_e, n_e = exploit
-    h_x, n_x = sum(h for h, _ in recent), sum(n for _, n in recent)
-    p_exploit = rng.beta(1 + h_e, 1 + max(0, n_e - h_e), size=slots)
-    p_explore = rng.beta(1 + h_x, 1 + max(0, n_x - h_x), size=slots)
-    return int((p_exploit > p_explore).sum())
+    p_exploit = hit_rate(*exploit)
+    p_explore = hit_rate(sum(h for h, _ in recent), sum(n for _, n in recent))
+    cost = p_exploit - p_explore
+    for j in range(slots):
+        after = max(0, trials_left - j - 1)  # the trials left once this slot has run
+        value = (1.0 - p_exploit) * after / (tried + j + 2)
+        if value <= cost:
+            return slots - j
+    return 0

@@ -40,11 +40,18 @@ class Incumbent:
         self._hits: dict[str, int] = {}
         self._params: dict[str, dict[str, Any]] = {}
         self._runs: dict[str, list[tuple[int, int]]] = {}  # (hits, samples) of each run, in order
+        self._first: dict[str, int] = {}  # the position in the run log of each setting's first run
+        self._explored: list[tuple[int, int, int]] = []  # (position, hits, samples) of exploration runs
 
-    def add(self, params: Mapping[str, Any], score: float, n_samples: int, n_hits: int) -> None:
+    def add(self, params: Mapping[str, Any], score: float, n_samples: int, n_hits: int, explored: bool = False) -> None:
+        """Record one run of a setting; ``explored``: an exploration trial (Ax's or a local one)."""
         if n_samples <= 0:
             return
         k = setting_key(params)
+        position = sum(self._n.values())  # samples drawn before this run: a clock that only moves forward
+        self._first.setdefault(k, position)
+        if explored:
+            self._explored.append((position, n_hits, n_samples))
         self._total[k] = self._total.get(k, 0.0) + score * n_samples
         self._n[k] = self._n.get(k, 0) + n_samples
         self._hits[k] = self._hits.get(k, 0) + n_hits
@@ -58,6 +65,16 @@ class Incumbent:
         runs = self._runs.get(setting_key(params), [])
         runs = runs[-last:] if last else runs
         return sum(h for h, _ in runs), sum(n for _, n in runs)
+
+    def explored(self) -> list[tuple[int, int]]:
+        """``(hits, samples)`` of the exploration runs so far, in order."""
+        return [(h, n) for _, h, n in self._explored]
+
+    def explored_since(self, params: Mapping[str, Any]) -> int:
+        """Exploration runs recorded after the setting's first run (all of them if it never ran):
+        the tries that have not found a better setting since this one was found."""
+        first = self._first.get(setting_key(params), -1)
+        return sum(1 for position, _, _ in self._explored if position > first)
 
     def best(self, min_hit_rate: float = 0.0) -> dict[str, Any] | None:
         """Of the settings that have produced a hit, in at least ``min_hit_rate`` of their samples
@@ -96,5 +113,6 @@ class Incumbent:
                 for params, score, n, hits in extra.get("scout_obs", []):
                     inc.add(params, score, n, hits)
             elif "ax_trial" in extra:
-                inc.add(r["knobs"], float(r["metrics"]["score"]), int(r["n_generated"]), int(r["n_hits"]))
+                explored = not extra.get("exploit")  # an Ax or a local trial
+                inc.add(r["knobs"], float(r["metrics"]["score"]), int(r["n_generated"]), int(r["n_hits"]), explored)
         return inc

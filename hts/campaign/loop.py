@@ -35,7 +35,6 @@ from hts.campaign.incumbent import Incumbent
 from hts.campaign.local import choose_local, local_candidates
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
-from hts.campaign.results import trial_kind
 from hts.campaign.scout import Segment, propose_scout, scout_knobs, segmented_observations
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
@@ -313,12 +312,6 @@ def run_loop(
     scout = scout_knobs(space, fixed)
     stored = store.trials_frame().to_dict("records") if n_trials else []
     incumbent = Incumbent.from_trials(stored)
-    # (hits, samples) of the exploration trials so far (Ax's and the local ones), for hts.campaign.allocation
-    explored = [
-        (int(r["n_hits"]), int(r["n_generated"]))
-        for r in stored
-        if trial_kind(campaign.strategy, r.get("extra")) in ("ax", "local")
-    ]
     next_id = (store.last_trial() or (-1, 0))[0] + 1
     kernel = ClosenessKernel(campaign.bo.closeness_width, campaign.bo.closeness_tail)
     stopped = "budget"
@@ -346,9 +339,14 @@ def run_loop(
             every = campaign.bo.explore_every
             keeps_exploring = every > 0 and (n_trials // q) % every == every - 1
             if best is not None and campaign.bo.adaptive_exploit and not keeps_exploring:
-                rng = np.random.default_rng([campaign.seed, next_id, 2])
-                recent = incumbent.hits_of(best, last=RECENT_EXPLOIT)
-                n_exploit += extra_exploit_slots(recent, explored, want - n_exploit, rng)
+                n_exploit += extra_exploit_slots(
+                    incumbent.hits_of(best, last=RECENT_EXPLOIT),
+                    incumbent.explored(),
+                    incumbent.explored_since(best),
+                    want - n_exploit,
+                    _trials_left(max_trials - n_trials, evaluations, b.max_evaluations, b.samples_per_trial)
+                    - n_exploit,
+                )
             with optimiser_warnings():
                 chosen = (
                     [(ax.attach_trial(parameters=best), dict(best), "exploit") for _ in range(n_exploit)]
@@ -414,9 +412,7 @@ def run_loop(
                     else:
                         sem = score_sem(hit_term(scored.distances, scored.p_hit), proposal.n_generated)
                         ax.complete_trial(ax_index, raw_data={OBJECTIVE: _observed(score, sem, campaign)})
-                        incumbent.add(knobs, score, proposal.n_generated, scored.n_hits)
-                        if kind in ("ax", "local"):
-                            explored.append((scored.n_hits, proposal.n_generated))
+                        incumbent.add(knobs, score, proposal.n_generated, scored.n_hits, kind in ("ax", "local"))
                         extra["ax_trial"] = ax_index
                         extra["exploit"] = kind == "exploit"
                         if kind == "local":
@@ -457,6 +453,13 @@ def run_loop(
                 on_iteration_end(iteration)
     hits_total = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
     return RunSummary(n_trials, evaluations, store.n_candidates(), hits_total, stopped, time.perf_counter() - t_start)
+
+
+def _trials_left(trials_left: int, evaluations: int, max_evaluations: int | None, per_trial: int) -> int:
+    """Trials a campaign has left: by its iterations, and by its evaluation budget when it has one."""
+    if max_evaluations is None:
+        return trials_left
+    return min(trials_left, -(-max(0, max_evaluations - evaluations) // max(1, per_trial)))
 
 
 def _local_settings(

@@ -60,3 +60,48 @@ def test_hits_of_a_setting_over_all_or_its_last_runs():
     assert inc.hits_of(s) == (81, 256)
     assert inc.hits_of(s, last=2) == (19, 128)
     assert inc.hits_of({"temperature": 2.0}) == (0, 0)
+
+
+def test_exploration_runs_and_how_many_came_after_a_setting_was_found():
+    inc = Incumbent()
+    inc.add({"a": 1}, 0.0, 64, 0, explored=True)
+    inc.add({"a": 2}, 0.9, 64, 50, explored=True)  # found by exploration: not counted as a try after it
+    inc.add({"a": 2}, 0.9, 64, 48)  # its re-run: not exploration
+    inc.add({"a": 3}, 0.0, 64, 1, explored=True)
+    inc.add({"a": 2}, 0.9, 64, 47)
+    inc.add({"a": 4}, 0.0, 64, 0, explored=True)
+    assert inc.explored() == [(0, 64), (50, 64), (1, 64), (0, 64)]
+    assert inc.explored_since({"a": 2}) == 2
+    assert inc.explored_since({"a": 1}) == 3
+    assert inc.explored_since({"a": 9}) == 4  # never run: every exploration run counts
+
+
+def test_exploration_runs_are_rebuilt_from_stored_trials():
+    """Ax and local trials are exploration; exploitation re-runs and the scout are not."""
+    rows = [
+        {
+            "knobs": {},
+            "metrics": {},
+            "n_generated": 8,
+            "n_hits": 2,
+            "extra": {"scout": True, "scout_obs": [[{"a": 1}, 0.5, 8, 2]]},
+        },
+        {"knobs": {"a": 2}, "metrics": {"score": 0.1}, "n_generated": 64, "n_hits": 3, "extra": {"ax_trial": 1}},
+        {
+            "knobs": {"a": 1},
+            "metrics": {"score": 0.6},
+            "n_generated": 64,
+            "n_hits": 40,
+            "extra": {"ax_trial": 2, "exploit": True},
+        },
+        {
+            "knobs": {"a": 3},
+            "metrics": {"score": 0.0},
+            "n_generated": 64,
+            "n_hits": 0,
+            "extra": {"ax_trial": 3, "local": True},
+        },
+    ]
+    inc = Incumbent.from_trials(rows)
+    assert inc.explored() == [(3, 64), (0, 64)]
+    assert inc.explored_since({"a": 1}) == 2 and inc.explored_since({"a": 3}) == 0

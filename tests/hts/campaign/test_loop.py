@@ -438,8 +438,8 @@ def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_ex
     _random_stands_in_for_the_llm(monkeypatch)
     calls: list[tuple] = []
 
-    def everything(exploit, explored, slots, rng):
-        calls.append((exploit, list(explored), slots))
+    def everything(exploit, explored, tried, slots, trials_left):
+        calls.append((exploit, list(explored), tried, slots, trials_left))
         return slots
 
     monkeypatch.setattr(loop, "extra_exploit_slots", everything)
@@ -462,9 +462,12 @@ def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_ex
         for k, h, n in zip(kinds, trials["n_hits"], trials["n_generated"], strict=True)
         if k in ("ax", "local")
     ]
-    exploit, explored, slots = calls[-1]
+    exploit, explored, tried, slots, trials_left = calls[-1]
     assert slots == 1 and 0 < exploit[0] <= exploit[1]
     assert explored == ax_rows[: len(explored)] and len(explored) >= 1
+    assert 0 <= tried <= len(explored)
+    assert trials_left == 1  # the last iteration: its exploitation trial is spoken for, one slot left
+    assert [c[4] for c in calls] == sorted((c[4] for c in calls), reverse=True)
 
 
 def test_without_adaptive_exploitation_the_allocation_is_not_asked(tmp_path, tiny_surrogate, monkeypatch):
