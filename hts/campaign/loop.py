@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hts.campaign.allocation import RECENT_EXPLOIT, extra_exploit_slots
-from hts.campaign.config import Campaign
+from hts.campaign.config import BudgetSection, Campaign
 from hts.campaign.incumbent import Incumbent
 from hts.campaign.local import choose_local, local_candidates
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
@@ -289,6 +289,7 @@ def run_loop(
 
     archive = store.known_hashes()
     n_trials = len(store.trials_frame()) if store.last_trial() else 0
+    resumed_at = n_trials  # trials run before this run (a resumed campaign), for the wall-clock estimate
     evaluations = store.n_evaluations()
     # What the proposer can put into a prompt (an adapter records what it was trained on, and the ranges).
     prompt_properties = getattr(proposer, "prompt_properties", None)
@@ -344,7 +345,7 @@ def run_loop(
                     incumbent.explored(),
                     incumbent.explored_since(best),
                     want - n_exploit,
-                    _trials_left(max_trials - n_trials, evaluations, b.max_evaluations, b.samples_per_trial)
+                    _trials_left(max_trials - n_trials, evaluations, b, deadline, t_start, n_trials - resumed_at)
                     - n_exploit,
                 )
             with optimiser_warnings():
@@ -455,11 +456,24 @@ def run_loop(
     return RunSummary(n_trials, evaluations, store.n_candidates(), hits_total, stopped, time.perf_counter() - t_start)
 
 
-def _trials_left(trials_left: int, evaluations: int, max_evaluations: int | None, per_trial: int) -> int:
-    """Trials a campaign has left: by its iterations, and by its evaluation budget when it has one."""
-    if max_evaluations is None:
-        return trials_left
-    return min(trials_left, -(-max(0, max_evaluations - evaluations) // max(1, per_trial)))
+def _trials_left(
+    trials_left: int,
+    evaluations: int,
+    budget: BudgetSection,
+    deadline: float | None,
+    t_start: float,
+    run_here: int,
+) -> int:
+    """Trials a campaign has left: by its iterations, by its evaluation budget when it has one, and by
+    its wall-clock limit when it has one (at the mean pace of the trials run so far in this run)."""
+    left = trials_left
+    if budget.max_evaluations is not None:
+        left = min(left, -(-max(0, budget.max_evaluations - evaluations) // max(1, budget.samples_per_trial)))
+    if deadline is not None and run_here > 0:
+        now = time.perf_counter()
+        pace = (now - t_start) / run_here
+        left = min(left, int(max(0.0, deadline - now) / max(pace, 1e-9)))
+    return left
 
 
 def _local_settings(
