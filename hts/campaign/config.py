@@ -174,15 +174,19 @@ class BOSection(_Section):
     exploit_trials: int = Field(1, ge=0)
     # Only a setting whose hits came in at least this fraction of its samples is re-run (0: any with a hit).
     exploit_min_hit_rate: float = Field(0.1, ge=0, le=1)
-    # The other trials of an iteration also re-run that setting when a Thompson draw of its hit rate beats
-    # one of the recent exploration trials' (hts.campaign.allocation); every `explore_every`-th
-    # iteration keeps its exploration trials regardless (0: never, the draws decide every iteration).
-    # Off by default: +23 % hits on the formation-energy benchmark but -21 % on mid-gap (BENCHMARKS.md).
-    adaptive_exploit: bool = False
-    explore_every: int = Field(2, ge=0)
+    # The other trials of an iteration also re-run that setting when one more exploration trial is worth
+    # less than it costs: its value an upper bound (the exploited setting's headroom x the trials left x
+    # Laplace's chance that a try finds a better setting), its cost the hits per sample it gives up
+    # (hts.campaign.allocation). Every `explore_every`-th iteration keeps its exploration trials
+    # regardless (0: never). false: one exploitation trial per iteration (`exploit_trials`), the rest explore.
+    adaptive_exploit: bool = True
+    explore_every: int = Field(0, ge=0)
     # Trials per iteration that search the compositions next to the leading setting, chosen by Ax's
     # model (hts.campaign.local; composition knobs only), until a setting is worth exploiting.
     local_trials: int = Field(1, ge=0)
+    # Local trials also once a setting is exploited, centred on the leader, in the exploration slots
+    # adaptive exploitation leaves (false: only until a setting is worth exploiting).
+    local_after_exploit: bool = False
     # How Ax treats the trial scores' noise: "binomial" gives each score its standard error
     # (hts.campaign.objective.score_sem), "inferred" lets Ax fit one noise level to all of them.
     noise: Literal["binomial", "inferred"] = "binomial"

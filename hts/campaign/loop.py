@@ -355,7 +355,8 @@ def run_loop(
                     else []
                 )
                 # local trials search for a setting worth exploiting; once there is one, Ax explores
-                n_local = min(campaign.bo.local_trials, want - len(chosen)) if best is None else 0
+                searching = best is None or campaign.bo.local_after_exploit
+                n_local = min(campaign.bo.local_trials, want - len(chosen)) if searching else 0
                 local = _local_settings(ax, incumbent, space, campaign, host, n_local, next_id)
                 chosen += [(ax.attach_trial(parameters=p), p, "local") for p in local]
                 if want > len(chosen):

@@ -174,8 +174,16 @@ def rule_makeup(config: DefectConfiguration) -> str:
     return " + ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(config.rule_counts().items())) or "pristine"
 
 
-def export_top(out_dir: str | Path, top: int, dest: str | Path) -> Path:
-    """Write the ``top`` ranked candidates as CIFs (``<rank>_<hash>.cif``), a CSV and the campaign file."""
+def export_top(out_dir: str | Path, top: int, dest: str | Path, per_composition: int | None = None) -> Path:
+    """Write the ``top`` ranked candidates as CIFs (``<rank>_<hash>.cif``), a CSV and the campaign file.
+
+    ``per_composition``: at most that many candidates of any one defect make-up (defects per type),
+    the best ranked of each, so that a shortlist for DFT spans compositions instead of holding many
+    placements of the same defects; ranks stay those of the whole archive."""
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    if per_composition is not None and per_composition < 1:
+        raise ConfigError(f"--per-composition must be at least 1, got {per_composition}")
     res = CampaignResults.open(out_dir)
     try:
         ranked = res.ranked()
@@ -183,14 +191,25 @@ def export_top(out_dir: str | Path, top: int, dest: str | Path) -> Path:
             raise ConfigError(f"{out_dir} has no candidates yet; nothing to export")
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        chosen = ranked.head(top).copy()
-        files, makeups = [], []
-        for rec in chosen.to_dict("records"):
+        rows, configs, makeups = [], [], []
+        seen: dict[str, int] = {}
+        for i, rec in enumerate(ranked.to_dict("records")):
+            if len(rows) >= top:
+                break
             config = res.config_of(rec["defects"])
+            makeup = rule_makeup(config)
+            if per_composition is not None and seen.get(makeup, 0) >= per_composition:
+                continue
+            seen[makeup] = seen.get(makeup, 0) + 1
+            rows.append(i)
+            configs.append(config)
+            makeups.append(makeup)
+        chosen = ranked.iloc[rows].copy()
+        files = []
+        for rec, config in zip(chosen.to_dict("records"), configs, strict=True):
             name = f"{int(rec['rank']):04d}_{rec['hash']}.cif"
             (dest / name).write_text(config.to_cif())
             files.append(name)
-            makeups.append(rule_makeup(config))
         chosen.insert(1, "cif", files)
         chosen.insert(4, "defect_types", makeups)
         chosen.to_csv(dest / "candidates.csv", index=False)
@@ -202,6 +221,7 @@ def export_top(out_dir: str | Path, top: int, dest: str | Path) -> Path:
             {
                 "campaign_dir": str(res.out_dir),
                 "top": top,
+                "per_composition": per_composition,
                 "summary": json.loads(json.dumps(res.summary(), default=str)),
             },
         )

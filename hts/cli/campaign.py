@@ -90,14 +90,19 @@ def export(
     out_dir: Path = typer.Argument(..., help="Campaign output directory."),
     top: int = typer.Option(20, help="Number of ranked candidates to export."),
     out: Path = typer.Option(..., help="Destination folder for the CIFs and candidates.csv."),
+    per_composition: int | None = typer.Option(
+        None, help="At most this many candidates of any one defect make-up (the best ranked of each)."
+    ),
 ) -> None:
     """Export ranked candidate CIFs, a CSV of predictions/uncertainty/oracle results and the campaign."""
+    import pandas as pd
     from rich.console import Console
 
     from hts.campaign.results import export_top
 
-    dest = export_top(out_dir, top, out)
-    Console().print(f"exported the top {top} candidates to {dest}")
+    dest = export_top(out_dir, top, out, per_composition)
+    n = len(pd.read_csv(dest / "candidates.csv"))
+    Console().print(f"exported {n} candidates to {dest}")
 
 
 def report(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hts.campaign.results import CampaignResults, export_top, trial_kind
+from hts.campaign.results import CampaignResults, export_top, rule_makeup, trial_kind
 from hts.campaign.runner import run_campaign
 from hts.errors import ConfigError
 from tests.hts.campaign.conftest import campaign_text
@@ -90,6 +90,17 @@ def test_random_campaign_runs_and_exports(tmp_path, tiny_surrogate):
     assert len(cifs) == 5 and cifs[0].name.startswith("0001_")
     assert (dest / "candidates.csv").read_text().count("\n") == 6
     assert (dest / "campaign.yaml").is_file()
+    # a shortlist that spans compositions: at most one candidate per defect make-up, the best ranked of each
+    import pandas as pd
+
+    spread = pd.read_csv(export_top(out, 4, tmp_path / "spread", per_composition=1) / "candidates.csv")
+    assert spread["defect_types"].is_unique and spread["rank"].iloc[0] == 1
+    assert spread["rank"].is_monotonic_increasing
+    firsts = ranked.assign(makeup=[rule_makeup(res.config_of(d)) for d in ranked["defects"]])
+    firsts = firsts.drop_duplicates("makeup")["rank"].head(4).tolist()
+    assert spread["rank"].tolist() == firsts
+    with pytest.raises(ConfigError, match="per-composition"):
+        export_top(out, 4, tmp_path / "bad", per_composition=0)
 
 
 def test_status_export_report_commands(tmp_path, tiny_surrogate):
@@ -107,6 +118,11 @@ def test_status_export_report_commands(tmp_path, tiny_surrogate):
     res = runner.invoke(app, ["export", str(out), "--top", "3", "--out", str(tmp_path / "export")])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "export").glob("000[1-3]_*.cif"))) == 3
+    res = runner.invoke(
+        app, ["export", str(out), "--top", "3", "--per-composition", "1", "--out", str(tmp_path / "e1")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "exported 3 candidates" in res.output
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "report" / "index.html").is_file() and (out / "report" / "trial_hits.png").is_file()
@@ -429,7 +445,7 @@ def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tm
 def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_exploring(
     tmp_path, tiny_surrogate, monkeypatch
 ):
-    """bo.adaptive_exploit (off by default; on here): the allocation's answer decides how many of an
+    """bo.adaptive_exploit (the default): the allocation's answer decides how many of an
     iteration's other trials re-run the exploited setting (here: all of them), except every
     explore_every-th iteration, which keeps its Ax trials; the allocation sees the exploited
     setting's and the Ax trials' hits."""
@@ -471,12 +487,13 @@ def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_ex
 
 
 def test_without_adaptive_exploitation_the_allocation_is_not_asked(tmp_path, tiny_surrogate, monkeypatch):
-    """The default: one exploitation trial per iteration, the other from Ax."""
+    """bo.adaptive_exploit: false: one exploitation trial per iteration, the other from Ax."""
     import hts.campaign.loop as loop
 
     _random_stands_in_for_the_llm(monkeypatch)
     monkeypatch.setattr(loop, "extra_exploit_slots", lambda *a: pytest.fail("adaptive_exploit is off"))
-    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16))
+    extra = "bo: {adaptive_exploit: false}\n"
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16, extra=extra))
     _, out = run_campaign(path, out=tmp_path / "run")
     _, kinds = _stored_trials(out)
     assert "exploit" in kinds
