@@ -15,7 +15,7 @@ A strategy ``llm-bo+composition`` (``+switches``) runs llm-bo with ``bo.defect_k
 Prints a table and writes benchmarks/results/strategies.json. ``--merge A.json B.json`` combines the
 runs of earlier invocations (with or without new ones) into one table; a run of a later file, or a
 new run, replaces one of the same campaign, strategy and seed (``--strategies llm-bo --merge old.json``
-re-runs only llm-bo).
+re-runs only llm-bo). ``--rename OLD=NEW`` labels merged runs of strategy OLD as NEW.
 """
 
 from __future__ import annotations
@@ -156,11 +156,20 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--merge", nargs="+", type=Path, default=[], help="result JSON files of earlier invocations")
+    ap.add_argument(
+        "--rename",
+        nargs="+",
+        default=[],
+        metavar="OLD=NEW",
+        help="label merged runs of strategy OLD as NEW (e.g. a variant that has become the default)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "strategies.json")
     args = ap.parse_args()
     merged: dict[tuple, dict] = {}  # a later file's run replaces an earlier one of the same campaign, strategy, seed
+    renames = dict(item.rsplit("=", 1) for item in args.rename)  # the variant itself may hold "="
     for path in args.merge:
         for r in json.loads(path.read_text())["runs"]:
+            r["strategy"] = renames.get(r["strategy"], r["strategy"])
             merged.pop((r["campaign"], r["strategy"], r["seed"]), None)
             merged[(r["campaign"], r["strategy"], r["seed"])] = r
     rows = list(merged.values())
