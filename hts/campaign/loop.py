@@ -355,6 +355,7 @@ def run_loop(
                     else []
                 )
                 # local trials search for a setting worth exploiting; once there is one, Ax explores
+                # (bo.local_after_exploit: local trials go on beside the exploited setting)
                 searching = best is None or campaign.bo.local_after_exploit
                 n_local = min(campaign.bo.local_trials, want - len(chosen)) if searching else 0
                 local = _local_settings(ax, incumbent, space, campaign, host, n_local, next_id)

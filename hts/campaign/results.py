@@ -191,7 +191,9 @@ def export_top(out_dir: str | Path, top: int, dest: str | Path, per_composition:
             raise ConfigError(f"{out_dir} has no candidates yet; nothing to export")
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        rows, configs, makeups = [], [], []
+        rows: list[int] = []
+        configs: list[DefectConfiguration] = []
+        makeups: list[str] = []
         seen: dict[str, int] = {}
         for i, rec in enumerate(ranked.to_dict("records")):
             if len(rows) >= top:
