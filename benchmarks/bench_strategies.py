@@ -25,7 +25,6 @@ import json
 import platform
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +33,8 @@ import yaml
 
 def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | None, samples: int | None) -> dict:
     from hts.campaign.config import parse_campaign
-    from hts.campaign.results import CampaignResults
+    from hts.campaign.results import CampaignResults, composition_key
     from hts.campaign.runner import run_campaign
-    from hts.campaign.store import parse_defects
 
     data = yaml.safe_load(campaign_file.read_text())
     base, _, variant = strategy.partition("+")  # "llm-bo+composition": llm-bo with bo.defect_knobs set
@@ -66,11 +64,13 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
         res = CampaignResults.open(out)
         trials = res.store.trials_frame()
         cands = res.store.candidates_frame()
+        host = res.host
         res.close()
     # how many distinct defect make-ups (defects per type) the hits hold: many hits of one composition
     # are placements of the same defects, fewer leads for DFT than hits of many
-    hit_defects = cands.loc[cands["hit"].astype(bool), "defects"] if len(cands) else []
-    makeups = {tuple(sorted(Counter(rule for _, rule in parse_defects(d)).items())) for d in hit_defects}
+    makeups = (
+        {composition_key(host, d) for d in cands.loc[cands["hit"].astype(bool), "defects"]} if len(cands) else set()
+    )
     evals = trials["n_valid"].cumsum().to_numpy()
     hits = trials["n_hits"].to_numpy()
     first = None

@@ -99,6 +99,12 @@ class CampaignResults:
             "generated": int(trials["n_generated"].sum()) if len(trials) else 0,
             "candidates": len(cands),
             "hits": int(cands["hit"].sum()) if len(cands) else 0,
+            # distinct defect make-ups among the hits: many hits of one make-up are placements of the same defects
+            "hit_compositions": (
+                len({composition_key(self.host, d) for d in cands.loc[cands["hit"].astype(bool), "defects"]})
+                if len(cands)
+                else 0
+            ),
             "best_distance": float(cands["distance"].min()) if len(cands) else float("nan"),
             "verified": len(orc),
             # verified candidates the oracle also puts inside every target window
@@ -167,6 +173,12 @@ def trial_kind_counts(trials: pd.DataFrame) -> dict[str, int]:
         return {}
     kinds = [trial_kind(s, e) for s, e in zip(trials["strategy"], trials["extra"], strict=True)]
     return {k: kinds.count(k) for k in TRIAL_KINDS if k in kinds}
+
+
+def composition_key(host: Host, defects: str) -> tuple[tuple[str, int], ...]:
+    """A candidate's composition (defects per type, e.g. ``(("Mo->W", 1), ("vac_S", 2))``) as a
+    hashable key, from the stored defects text."""
+    return tuple(sorted(DefectConfiguration.from_mapping(host, parse_defects(defects)).rule_counts().items()))
 
 
 def rule_makeup(config: DefectConfiguration) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hts.campaign.config import Campaign
-from hts.campaign.results import CampaignResults
+from hts.campaign.results import CampaignResults, composition_key
 from hts.campaign.store import CampaignStore, parse_defects, sqlite_url
 from hts.defects import DefectConfiguration
 from hts.hosts import Host
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
-
-
-def composition_key(host: Host, defects: str) -> tuple[tuple[str, int], ...]:
-    """A candidate's composition (defects per type) as a hashable key, from the stored defects text."""
-    from llm.generation import type_counts
-
-    return tuple(sorted(type_counts(DefectConfiguration.from_mapping(host, parse_defects(defects))).items()))
 
 
 def choose_for_oracle(pool: pd.DataFrame, campaign: Campaign, host: Host, k: int) -> pd.DataFrame:

@@ -61,7 +61,8 @@ def status(
         s = res.summary()
         console.print(
             f"[bold]{s['name']}[/] ({s['strategy']}, {s['host']}): trials {s['trials']}/{s['max_trials']}, "
-            f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']}, "
+            f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']} "
+            f"({s['hit_compositions']} defect make-ups), "
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
             + (f" ({s['confirmed']} inside every target window by the oracle)" if s["verified"] else "")
         )

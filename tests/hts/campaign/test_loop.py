@@ -115,6 +115,7 @@ def test_status_export_report_commands(tmp_path, tiny_surrogate):
     res = runner.invoke(app, ["status", str(out), "--top", "3"])
     assert res.exit_code == 0, res.output
     assert "trials 4/4" in res.output and "trials by kind: random 4" in res.output
+    assert "defect make-ups)" in res.output  # how many compositions the hits span
     res = runner.invoke(app, ["export", str(out), "--top", "3", "--out", str(tmp_path / "export")])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "export").glob("000[1-3]_*.cif"))) == 3

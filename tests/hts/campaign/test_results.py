@@ -7,7 +7,7 @@ import math
 import pytest
 
 from hts.campaign.report import write_report
-from hts.campaign.results import CampaignResults
+from hts.campaign.results import CampaignResults, composition_key
 from hts.campaign.runner import run_campaign
 from tests.hts.campaign.conftest import campaign_text
 
@@ -43,6 +43,19 @@ def test_ranked_and_summary_say_which_hits_the_oracle_confirms(verified_run):
     assert ranked.loc[failed, "oracle_hit"] is None or math.isnan(ranked.loc[failed, "oracle_hit"])
     assert ranked["oracle_hit"].notna().sum() == 2  # not verified: no verdict
     assert summary["verified"] == 3 and summary["confirmed"] == 1
+    hits = ranked[ranked["hit"].astype(bool)]
+    assert 0 < summary["hit_compositions"] <= len(hits)
+    assert summary["hit_compositions"] == len({composition_key(res.host, d) for d in hits["defects"]})
+
+
+def test_composition_key_tells_vacancies_apart_by_site():
+    """MoS2 8x8: Mo 0-63, S 64-191; a vacancy on an S site is vac_S, on a Mo site vac_Mo."""
+    from hts.hosts import get_host
+
+    host = get_host("MoS2")
+    assert composition_key(host, "70:VAC,71:VAC,3:W") == composition_key(host, "3:W,100:VAC,64:VAC")
+    assert composition_key(host, "70:VAC,71:VAC,3:W") == (("Mo->W", 1), ("vac_S", 2))
+    assert composition_key(host, "70:VAC") != composition_key(host, "5:VAC")
 
 
 def test_status_and_report_show_the_oracle_check(verified_run):
