@@ -42,13 +42,15 @@ class Incumbent:
         self._runs: dict[str, list[tuple[int, int]]] = {}  # (hits, samples) of each run, in order
         self._first: dict[str, int] = {}  # the position in the run log of each setting's first run
         self._explored: list[tuple[int, int, int]] = []  # (position, hits, samples) of exploration runs
+        self._clock = 0  # samples recorded so far: the position of the next run
 
     def add(self, params: Mapping[str, Any], score: float, n_samples: int, n_hits: int, explored: bool = False) -> None:
         """Record one run of a setting; ``explored``: an exploration trial (Ax's or a local one)."""
         if n_samples <= 0:
             return
         k = setting_key(params)
-        position = sum(self._n.values())  # samples drawn before this run: a clock that only moves forward
+        position = self._clock  # samples recorded before this run: a clock that only moves forward
+        self._clock += n_samples
         self._first.setdefault(k, position)
         if explored:
             self._explored.append((position, n_hits, n_samples))
