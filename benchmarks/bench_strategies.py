@@ -31,7 +31,14 @@ import numpy as np
 import yaml
 
 
-def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | None, samples: int | None) -> dict:
+def run_one(
+    campaign_file: Path,
+    strategy: str,
+    seed: int,
+    iterations: int | None,
+    samples: int | None,
+    keep: Path | None = None,
+) -> dict:
     from hts.campaign.config import parse_campaign
     from hts.campaign.results import CampaignResults
     from hts.campaign.runner import run_campaign
@@ -67,6 +74,12 @@ def run_one(campaign_file: Path, strategy: str, seed: int, iterations: int | Non
         # are placements of the same defects, fewer leads for DFT than hits of many
         hit_compositions = int(res.summary()["hit_compositions"])
         res.close()
+        if keep is not None:  # the campaign folder, for `hts status` / `hts report` / the trial table
+            import shutil
+
+            dest = keep / f"{campaign_file.stem}_{strategy}_seed{seed}".replace("/", "_")
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(out, dest)
     evals = trials["n_valid"].cumsum().to_numpy()
     hits = trials["n_hits"].to_numpy()
     first = None
@@ -159,6 +172,7 @@ def main() -> None:
         metavar="OLD=NEW",
         help="label merged runs of strategy OLD as NEW (e.g. a variant that has become the default)",
     )
+    ap.add_argument("--keep", type=Path, default=None, help="copy each run's campaign folder here")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "strategies.json")
     args = ap.parse_args()
     merged: dict[tuple, dict] = {}  # a later file's run replaces an earlier one of the same campaign, strategy, seed
@@ -172,7 +186,7 @@ def main() -> None:
     for cf in args.campaigns:
         for seed in args.seeds:
             for strat in args.strategies:
-                r = run_one(cf, strat, seed, args.iterations, args.samples)
+                r = run_one(cf, strat, seed, args.iterations, args.samples, args.keep)
                 print(json.dumps(r), flush=True)
                 # a new run replaces a merged one of the same campaign, strategy and seed
                 rows = [x for x in rows if (x["campaign"], x["strategy"], x["seed"]) != (r["campaign"], strat, seed)]

@@ -186,7 +186,12 @@ class BOSection(_Section):
     local_trials: int = Field(1, ge=0)
     # Local trials also once a setting is exploited, centred on the leader, in the exploration slots
     # adaptive exploitation leaves (false: only until a setting is worth exploiting).
-    local_after_exploit: bool = False
+    local_after_exploit: bool = True
+    # Compositions one local trial probes once the leader's own composition has been tried: the trial's
+    # samples split evenly over them (64 over 4: 16 each), each part an Ax observation of its own
+    # (hts.campaign.local). A composition counts as tried once a part's samples have been drawn with it.
+    # 1: one composition per local trial, on all its samples.
+    local_probes: int = Field(4, ge=1)
     # How Ax treats the trial scores' noise: "binomial" gives each score its standard error
     # (hts.campaign.objective.score_sem), "inferred" lets Ax fit one noise level to all of them.
     noise: Literal["binomial", "inferred"] = "binomial"

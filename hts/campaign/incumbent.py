@@ -60,6 +60,19 @@ class Incumbent:
         self._params[k] = dict(params)
         self._runs.setdefault(k, []).append((n_hits, n_samples))
 
+    def add_group(self, runs: Iterable[tuple[Mapping[str, Any], float, int, int]], explored: bool = False) -> None:
+        """Record the parts of one trial drawn in parts, ``(setting, score, samples, hits)`` each (the
+        scout's composition groups, a local probe's compositions): each setting as a run of its own,
+        and, when ``explored``, the trial as *one* exploration run with the parts' hits and samples
+        (one try for :func:`hts.campaign.allocation.extra_exploit_slots`, however many parts)."""
+        position = self._clock
+        hits = samples = 0
+        for params, score, n, h in runs:
+            self.add(params, score, n, h)
+            hits, samples = hits + h, samples + max(0, n)
+        if explored and samples > 0:
+            self._explored.append((position, hits, samples))
+
     def hits_of(self, params: Mapping[str, Any], last: int | None = None) -> tuple[int, int]:
         """``(hits, samples)`` of one setting over its runs so far, or over its ``last`` runs only
         (``(0, 0)`` if never run). Hits are *new* unique candidates, so a setting's recent runs show
@@ -107,13 +120,15 @@ class Incumbent:
     @classmethod
     def from_trials(cls, rows: Iterable[Mapping[Any, Any]]) -> Incumbent:
         """Rebuilt from stored trial rows (``knobs``, ``metrics``, ``n_generated``, ``n_hits``,
-        ``extra``): the Ax-run trials and the scout's composition groups (``extra.scout_obs``)."""
+        ``extra``): the Ax-run trials, the scout's composition groups (``extra.scout_obs``) and the
+        parts of local probes (``extra.probe_obs``)."""
         inc = cls()
         for r in rows:
             extra = r.get("extra") or {}
             if extra.get("scout"):
-                for params, score, n, hits in extra.get("scout_obs", []):
-                    inc.add(params, score, n, hits)
+                inc.add_group(extra.get("scout_obs", []))
+            elif "probe_obs" in extra:
+                inc.add_group(extra["probe_obs"], explored=True)
             elif "ax_trial" in extra:
                 explored = not extra.get("exploit")  # an Ax or a local trial
                 inc.add(r["knobs"], float(r["metrics"]["score"]), int(r["n_generated"]), int(r["n_hits"]), explored)

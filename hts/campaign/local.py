@@ -10,19 +10,31 @@ that hit.
 
 So ``bo.local_trials`` of each iteration's trials search a trust region around the **leader**, the
 setting of highest shrunk mean score so far (:meth:`hts.campaign.incumbent.Incumbent.leader`; a near
-miss counts, through the closeness term of the score): the leader itself while its composition has
-been run on fewer than a trial's samples (a scout group rests on one or two), else the compositions
-one move away (one defect added, removed, or changed into another type), with the leader's prompt
-values and temperature, leaving out compositions already run on a trial's samples. Ax's model
+miss counts, through the closeness term of the score): the leader itself while its composition is
+untried (a scout group rests on one or two samples), else the compositions one move away (one
+defect added, removed, or changed into another type), with the leader's prompt values and
+temperature, leaving out compositions already tried (below). Ax's model
 chooses among them: a Thompson draw from its predictive mean and standard error at each
 (:meth:`ax.Client.predict`), so that the Gaussian process still decides, within the region where the
 evidence is. The trial is attached to Ax like any other. Without a leader (no score above zero yet)
 the slot goes to Ax.
 
-Local trials stop once a setting is worth exploiting (:meth:`hts.campaign.incumbent.Incumbent.best`):
-where the window is narrow in composition, a hitting composition's neighbours mostly miss. Run on
-after that, they cost the formation-energy and HOMO/LUMO benchmarks 70-110 hits per 1,000 (session 8,
-BENCHMARKS.md); Ax's suggestions did better there.
+Once the leader's own composition has been tried, a local trial is a **probe**: its samples are split
+over ``bo.local_probes`` of those compositions (64 over 4: 16 each), chosen one Thompson draw after
+another, and each part, grouped by the composition drawn, becomes an Ax observation of its own with
+its binomial standard error, as the scout's groups do (:mod:`hts.campaign.scout`). A composition then
+counts as tried once a part's samples have been drawn with it. Why: a composition's hit rate
+differs from its neighbours' by tens of percent (mid-gap, random placements scored by the surrogate:
+one S vacancy, one Se and one W hits in 44 % of them, with a second Se in 93 %), which 16 samples
+tell apart, so a probe scans four neighbours for the samples of one trial.
+
+With ``bo.local_after_exploit`` (the default) local trials go on once a setting is exploited, centred
+on the leader (usually the exploited setting), in the exploration slots that adaptive exploitation
+(:mod:`hts.campaign.allocation`) leaves: where the exploited setting leaves headroom, its neighbours
+are where a better one most likely is. With one composition per trial (session 10, ``local_probes:
+1``) running on after exploitation was no better (mid-gap 465 against 499 hits per 1,000): a scan of
+the ~16 neighbours took a quarter of the campaign. Where no neighbour is left untried, the slot goes
+to Ax.
 """
 
 from __future__ import annotations
@@ -69,10 +81,11 @@ def local_candidates(
     space: Sequence[Any],
     k_min: int,
     k_max: int,
-    full_trial: int,
+    tried_at: int,
 ) -> list[dict[str, Any]]:
     """The settings a local trial may run (see the module docstring); empty without a leader, or when
-    the knob space has no composition counts."""
+    the knob space has no composition counts. A composition counts as tried once ``tried_at`` samples
+    have been drawn with it (a trial's samples, or a probe's)."""
     counts = [k for k in space if k.name.startswith("n_")]
     leader = incumbent.leader()
     if not counts or leader is None:
@@ -80,14 +93,14 @@ def local_candidates(
     names = [k.name for k in counts]
     sampled = incumbent.samples_by(lambda p: composition_counts(p, names) if all(n in p for n in names) else None)
     centre = composition_counts(leader, names)
-    if sampled.get(centre, 0) < full_trial:
+    if sampled.get(centre, 0) < tried_at:
         return [dict(leader)]
     n_max = [int(k.high) for k in counts]
     if len(counts) == 1:  # the one count is the budget itself
         k_min, k_max = int(counts[0].low), int(counts[0].high)
     out = []
     for comp in neighbours(centre, k_min, k_max, n_max):
-        if sampled.get(comp, 0) >= full_trial:
+        if sampled.get(comp, 0) >= tried_at:
             continue
         setting = dict(leader)
         setting.update({n: int(v) for n, v in zip(names, comp, strict=True)})
@@ -112,3 +125,16 @@ def choose_local(candidates: list[dict[str, Any]], predict: Predict | None, rng:
                 draw = mean + np.nan_to_num(sem, nan=0.0) * rng.standard_normal(len(candidates))
                 return candidates[int(np.argmax(draw))]
     return candidates[int(rng.integers(len(candidates)))]
+
+
+def choose_probes(
+    candidates: list[dict[str, Any]], k: int, predict: Predict | None, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """Up to ``k`` of ``candidates``, one :func:`choose_local` draw after another (without repeats)."""
+    left = list(candidates)
+    out: list[dict[str, Any]] = []
+    while left and len(out) < k:
+        pick = choose_local(left, predict, rng)
+        left = [c for c in left if c is not pick]
+        out.append(pick)
+    return out

@@ -10,8 +10,9 @@ completed are marked abandoned, and the loop continues; no stored candidate is r
 Strategies: ``llm-bo`` (Ax/BoTorch over prompt values, temperature and the defects' make-up: an
 exact count per defect type, or a budget with on/off switches per type; it starts with a scout
 trial, :mod:`hts.campaign.scout`, re-runs its incumbent in part of each iteration,
-:mod:`hts.campaign.incumbent`, and searches the compositions next to its leading setting in another
-part, :mod:`hts.campaign.local`), ``llm-fixed``
+:mod:`hts.campaign.incumbent`, as many trials as :mod:`hts.campaign.allocation` finds worth it, and
+probes the compositions next to its leading setting in another part, :mod:`hts.campaign.local`),
+``llm-fixed``
 (the study: the LLM prompted with the target centres, temperature 1, no BO) and ``random``.
 """
 
@@ -32,10 +33,17 @@ import numpy as np
 from hts.campaign.allocation import RECENT_EXPLOIT, extra_exploit_slots
 from hts.campaign.config import BudgetSection, Campaign
 from hts.campaign.incumbent import Incumbent
-from hts.campaign.local import choose_local, local_candidates
+from hts.campaign.local import choose_probes, local_candidates
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
-from hts.campaign.scout import Segment, propose_scout, scout_knobs, segmented_observations
+from hts.campaign.scout import (
+    Segment,
+    propose_scout,
+    propose_segments,
+    scout_knobs,
+    segmented_observations,
+    split_samples,
+)
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects
 from hts.canonical import canonical_hashes, canonicalize, hash_hex
 from hts.defects import ConfigBatch
@@ -330,8 +338,9 @@ def run_loop(
             stopped = "interrupted"
             break
         want = min(q - n_trials % q, max_trials - n_trials)  # the rest of the current iteration
-        # (store id, Ax trial index or None, knobs, kind: "scout" | "exploit" | "local" | "ax" | "fixed")
-        batch_trials: list[tuple[int, int | None, dict[str, Any], str]]
+        # (store id, Ax trial index or None, knobs (a probe: its parts' knobs), kind: "scout" | "exploit" |
+        # "local" | "probe" | "ax" | "fixed")
+        batch_trials: list[tuple[int, int | None, dict[str, Any] | list[dict[str, Any]], str]]
         if ax is not None and n_trials < campaign.bo.scout_trials:
             batch_trials = [(next_id, None, dict(scout), "scout")]
         elif ax is not None:
@@ -349,24 +358,27 @@ def run_loop(
                     - n_exploit,
                 )
             with optimiser_warnings():
-                chosen = (
-                    [(ax.attach_trial(parameters=best), dict(best), "exploit") for _ in range(n_exploit)]
-                    if best
-                    else []
-                )
-                # local trials search for a setting worth exploiting; once there is one, Ax explores
-                # (bo.local_after_exploit: local trials go on beside the exploited setting)
+                chosen: list[tuple[int | None, dict[str, Any] | list[dict[str, Any]], str]] = []
+                if best is not None:
+                    chosen += [(ax.attach_trial(parameters=best), dict(best), "exploit") for _ in range(n_exploit)]
+                # local trials search for a setting worth exploiting, and (bo.local_after_exploit) for a
+                # better one next to the leader in the exploration slots left; the rest come from Ax
                 searching = best is None or campaign.bo.local_after_exploit
                 n_local = min(campaign.bo.local_trials, want - len(chosen)) if searching else 0
-                local = _local_settings(ax, incumbent, space, campaign, host, n_local, next_id)
-                chosen += [(ax.attach_trial(parameters=p), p, "local") for p in local]
+                for parts in _local_trials(ax, incumbent, space, campaign, host, n_local, next_id):
+                    if len(parts) == 1:
+                        chosen.append((ax.attach_trial(parameters=parts[0]), parts[0], "local"))
+                    else:  # a probe: its parts are attached to Ax once drawn, like the scout's groups
+                        chosen.append((None, parts, "probe"))
                 if want > len(chosen):
                     suggested = ax.get_next_trials(max_trials=want - len(chosen))
                     chosen += [(int(i), dict(p), "ax") for i, p in suggested.items()]
-            batch_trials = [(next_id + j, int(i), p, kind) for j, (i, p, kind) in enumerate(chosen)]
+            batch_trials = [(next_id + j, i, p, kind) for j, (i, p, kind) in enumerate(chosen)]
         else:
             batch_trials = [(next_id + j, None, dict(fixed), "fixed") for j in range(want)]
-        for trial_id, ax_index, knobs, kind in batch_trials:
+        for trial_id, ax_index, planned, kind in batch_trials:
+            # a probe's plan is its parts' settings; its trial row records the first (the others in extra)
+            parts, knobs = (planned, dict(planned[0])) if isinstance(planned, list) else ([], planned)
             if should_stop is not None and should_stop():
                 break
             t0 = time.perf_counter()
@@ -378,6 +390,9 @@ def run_loop(
             segments: list[Segment] = []
             if kind == "scout":  # split over prompt settings
                 proposal, segments = propose_scout(proposer, host, space, knobs, campaign.bo.scout_prompts, n, rng)
+            elif kind == "probe":  # split over compositions next to the leader
+                sizes = split_samples(n, len(parts))
+                proposal, segments = propose_segments(proposer, host, list(zip(parts, sizes, strict=True)), rng)
             else:
                 proposal = proposer.propose(knobs, n, rng)
             scored = _score_new(proposal.batch, archive, scorer, campaign)
@@ -391,7 +406,7 @@ def run_loop(
             snapshot = None
             if ax is not None:
                 with optimiser_warnings():
-                    if kind == "scout":
+                    if kind in ("scout", "probe"):
                         obs = segmented_observations(
                             host,
                             space,
@@ -405,13 +420,17 @@ def run_loop(
                         for o in obs:
                             idx = ax.attach_trial(parameters=o.parameters)
                             ax.complete_trial(idx, raw_data={OBJECTIVE: _observed(o.score, o.sem, campaign)})
-                            incumbent.add(o.parameters, o.score, o.n_samples, o.n_hits)
-                        extra.update(
-                            scout=True,
-                            scout_groups=len(obs),
-                            scout_obs=[[o.parameters, o.score, o.n_samples, o.n_hits] for o in obs],
-                            scout_prompts=[dict(s) for s, _, _ in segments],
-                        )
+                        runs = [(o.parameters, o.score, o.n_samples, o.n_hits) for o in obs]
+                        incumbent.add_group(runs, explored=kind == "probe")
+                        if kind == "scout":
+                            extra.update(
+                                scout=True,
+                                scout_groups=len(obs),
+                                scout_obs=runs,
+                                scout_prompts=[dict(s) for s, _, _ in segments],
+                            )
+                        else:
+                            extra.update(local=True, probe_obs=runs, probe_settings=[dict(s) for s, _, _ in segments])
                     else:
                         sem = score_sem(hit_term(scored.distances, scored.p_hit), proposal.n_generated)
                         ax.complete_trial(ax_index, raw_data={OBJECTIVE: _observed(score, sem, campaign)})
@@ -478,24 +497,28 @@ def _trials_left(
     return left
 
 
-def _local_settings(
+def _local_trials(
     ax: Any, incumbent: Incumbent, space: list[Knob], campaign: Campaign, host: Host, n: int, trial_id: int
-) -> list[dict[str, Any]]:
-    """Up to ``n`` settings for local trials (:mod:`hts.campaign.local`), chosen by Ax's model."""
+) -> list[list[dict[str, Any]]]:
+    """Up to ``n`` local trials (:mod:`hts.campaign.local`), each a list of settings chosen by Ax's
+    model: the leader alone while its composition is untried, else up to ``bo.local_probes``
+    compositions next to it (a probe, when more than one)."""
     if n <= 0:
         return []
     k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
-    candidates = local_candidates(incumbent, space, k_min, k_max, campaign.budget.samples_per_trial)
+    per_trial = campaign.bo.local_probes
+    tried_at = max(1, campaign.budget.samples_per_trial // per_trial)  # a probe part's samples
+    candidates = local_candidates(incumbent, space, k_min, k_max, tried_at)
 
     def predict(points: list[dict[str, Any]]) -> list[tuple[float, float]]:
         return [p[OBJECTIVE] for p in ax.predict(points=points)]
 
     rng = np.random.default_rng([campaign.seed, trial_id, 1])
-    out: list[dict[str, Any]] = []
+    out: list[list[dict[str, Any]]] = []
     while candidates and len(out) < n:
-        pick = choose_local(candidates, predict, rng)
-        candidates = [c for c in candidates if c is not pick]
-        out.append(pick)
+        picks = choose_probes(candidates, per_trial, predict, rng)
+        candidates = [c for c in candidates if all(c is not p for p in picks)]
+        out.append(picks)
     return out
 
 

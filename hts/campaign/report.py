@@ -69,7 +69,7 @@ KIND_COLOURS = {
 KIND_LABELS = {
     "scout": "scout (the model chooses the composition)",
     "exploit": "exploitation (re-runs the best setting)",
-    "local": "local (a composition next to the leading setting)",
+    "local": "local (compositions next to the leading setting)",
     "ax": "Ax suggestion (Sobol, then BoTorch)",
     "fixed": "llm-fixed setting",
     "random": "random draws",

@@ -95,12 +95,39 @@ def scout_segments(
             for knob, u in zip(prompt, row, strict=True):
                 setting[knob.name] = float(knob.low + u * (knob.high - knob.low))
             settings.append(setting)
-    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
-    return list(zip(settings, sizes, strict=True))
+    return list(zip(settings, split_samples(n, k), strict=True))
 
 
 Segment = tuple[dict[str, int | float], int, int]
-"""A part of the scout trial: (knob setting, samples drawn, valid samples)."""
+"""A part of a trial drawn in parts (the scout, a local probe): (knob setting, samples drawn, valid
+samples)."""
+
+
+def split_samples(n: int, k: int) -> list[int]:
+    """``n`` samples split over ``k`` parts as evenly as possible, the larger parts first."""
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def propose_segments(
+    proposer: Any,
+    host: Host,
+    parts: Sequence[tuple[Mapping[str, int | float], int]],
+    rng: np.random.Generator,
+) -> tuple[Any, list[Segment]]:
+    """Draw a trial in parts, ``(knob setting, samples)`` each, with ``proposer``
+    (:class:`hts.campaign.proposers.Proposer`): one proposal of all the valid samples, part after
+    part, its statistics averaged over the parts by samples drawn, and the segments for
+    :func:`segmented_observations`."""
+    from hts.campaign.proposers import Proposal
+
+    drawn_parts = [(dict(s), proposer.propose(s, m, rng)) for s, m in parts]
+    drawn = sum(p.n_generated for _, p in drawn_parts)
+    stats = {
+        k: sum(p.stats.get(k, 0.0) * p.n_generated for _, p in drawn_parts) / max(1, drawn)
+        for k in drawn_parts[0][1].stats
+    }
+    proposal = Proposal(ConfigBatch.concat(host, [p.batch for _, p in drawn_parts]), drawn, stats)
+    return proposal, [(s, p.n_generated, len(p.batch)) for s, p in drawn_parts]
 
 
 def propose_scout(
@@ -113,16 +140,8 @@ def propose_scout(
     rng: np.random.Generator,
 ) -> tuple[Any, list[Segment]]:
     """Draw the scout trial's ``n`` samples over its prompt settings (:func:`scout_segments`) with
-    ``proposer`` (:class:`hts.campaign.proposers.Proposer`): one proposal of all the valid samples,
-    segment after segment, its statistics averaged over the segments by samples drawn, and the
-    segments for :func:`segmented_observations`."""
-    from hts.campaign.proposers import Proposal
-
-    parts = [(s, proposer.propose(s, m, rng)) for s, m in scout_segments(space, scout, n_prompts, n, rng)]
-    drawn = sum(p.n_generated for _, p in parts)
-    stats = {k: sum(p.stats.get(k, 0.0) * p.n_generated for _, p in parts) / max(1, drawn) for k in parts[0][1].stats}
-    proposal = Proposal(ConfigBatch.concat(host, [p.batch for _, p in parts]), drawn, stats)
-    return proposal, [(s, p.n_generated, len(p.batch)) for s, p in parts]
+    :func:`propose_segments`."""
+    return propose_segments(proposer, host, scout_segments(space, scout, n_prompts, n, rng), rng)
 
 
 def composition_matrix(host: Host, batch: ConfigBatch) -> np.ndarray:

@@ -105,3 +105,26 @@ def test_exploration_runs_are_rebuilt_from_stored_trials():
     inc = Incumbent.from_trials(rows)
     assert inc.explored() == [(3, 64), (0, 64)]
     assert inc.explored_since({"a": 1}) == 2 and inc.explored_since({"a": 3}) == 0
+
+
+def test_a_trial_drawn_in_parts_is_one_exploration_try():
+    """A local probe's parts are settings of their own, but one exploration run for the allocation;
+    rebuilt the same way from its stored row (extra.probe_obs); the scout's parts explore nothing."""
+    parts = [({"a": 1}, 0.9, 16, 14), ({"a": 2}, 0.0, 16, 0), ({"a": 3}, 0.1, 16, 1)]
+    inc = Incumbent()
+    inc.add({"a": 0}, 0.5, 64, 30)
+    inc.add_group(parts, explored=True)
+    assert inc.explored() == [(15, 48)]
+    assert inc.hits_of({"a": 1}) == (14, 16) and inc.best() == {"a": 1}
+    assert inc.explored_since({"a": 0}) == 1 and inc.explored_since({"a": 1}) == 0
+    rows = [
+        {"knobs": {"t": 1.0}, "metrics": {"score": 0.2}, "n_generated": 8, "n_hits": 1,
+         "extra": {"scout": True, "scout_obs": [[{"s": 1}, 0.1, 8, 1]]}},
+        {"knobs": {"a": 0}, "metrics": {"score": 0.5}, "n_generated": 64, "n_hits": 30,
+         "extra": {"ax_trial": 3, "exploit": True}},
+        {"knobs": {"a": 1}, "metrics": {"score": 0.3}, "n_generated": 48, "n_hits": 15,
+         "extra": {"local": True, "probe_obs": [list(p) for p in parts]}},
+    ]  # fmt: skip
+    rebuilt = Incumbent.from_trials(rows)
+    assert rebuilt.explored() == [(15, 48)]  # the scout and the exploitation run are not exploration
+    assert rebuilt.best() == {"a": 1} and rebuilt.hits_of({"a": 2}) == (0, 16)

@@ -41,10 +41,10 @@ def test_leader_counts_near_misses_and_shrinks_single_samples():
 def test_an_undersampled_leader_is_confirmed_first_then_its_neighbours_are_searched():
     inc = Incumbent()
     inc.add(_setting(1, 5, 0), 0.099, 1, 0)
-    assert local_candidates(inc, SPACE, 1, 6, full_trial=64) == [_setting(1, 5, 0)]
+    assert local_candidates(inc, SPACE, 1, 6, tried_at=64) == [_setting(1, 5, 0)]
     inc.add(_setting(1, 5, 0), 0.3, 64, 15)  # confirmed on a full trial
     inc.add(_setting(1, 4, 0, prompt=1.2), 0.0, 64, 0)  # a neighbour already run (another prompt)
-    got = local_candidates(inc, SPACE, 1, 6, full_trial=64)
+    got = local_candidates(inc, SPACE, 1, 6, tried_at=64)
     comps = {(s["n_vac_S"], s["n_Mo_to_W"], s["n_vac_Mo"]) for s in got}
     assert comps == {(0, 5, 0), (0, 6, 0), (2, 4, 0), (1, 4, 1), (0, 5, 1)}  # 6 defects at most, (1, 4, 0) done
     assert all(s["prompt_homo_lumo_gap"] == 0.9 and s["temperature"] == 1.0 for s in got)  # the leader's
@@ -71,3 +71,24 @@ def test_choice_follows_the_model_and_survives_without_one():
 
     picks = {choose_local(cands, broken, rng)["n_Mo_to_W"] for _ in range(40)}
     assert picks == {0, 1, 2}  # uniform without a model
+
+
+def test_a_probe_takes_several_distinct_neighbours_and_counts_them_tried_at_a_parts_samples():
+    from hts.campaign.local import choose_probes
+
+    inc = Incumbent()
+    inc.add(_setting(1, 1, 0), 0.5, 64, 30)
+    inc.add(_setting(1, 2, 0), 0.9, 16, 15)  # a probe part of 16 samples: tried at 16, not at 64
+    at_16 = local_candidates(inc, SPACE, 1, 6, tried_at=16)
+    at_64 = local_candidates(inc, SPACE, 1, 6, tried_at=64)
+    assert inc.leader() == _setting(1, 2, 0)  # 13.5/17 beats 32/65: the probe found a better composition
+    assert at_16 and all((s["n_vac_S"], s["n_Mo_to_W"], s["n_vac_Mo"]) != (1, 1, 0) for s in at_16)  # tried
+    assert at_64 == [_setting(1, 2, 0)]  # by a full trial's measure the leader itself is untried
+    rng = np.random.default_rng(0)
+    picks = choose_probes(at_16, 4, None, rng)
+    assert len(picks) == 4 and len({tuple(sorted(p.items())) for p in picks}) == 4
+    assert all(p in at_16 for p in picks)
+    assert len(choose_probes(at_16[:2], 4, None, rng)) == 2  # fewer candidates than parts: all of them
+    # the model decides: the settings it predicts best come first
+    best_first = choose_probes(at_16, 2, lambda pts: [(float(p["n_vac_Mo"]), 0.0) for p in pts], rng)
+    assert all(p["n_vac_Mo"] == 1 for p in best_first)

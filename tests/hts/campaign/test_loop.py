@@ -403,17 +403,26 @@ def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_p
     kinds = [trial_kind("llm-bo", e) for e in trials["extra"]]
     assert kinds[0] == "scout" and kinds.count("scout") == 1
     assert kinds.count("exploit") >= 3  # one per iteration once something scored above zero
-    # local trials only search for a setting worth exploiting: none once one is re-run
-    assert "local" not in kinds[kinds.index("exploit") :]
-    ax_ids = [e["ax_trial"] for e in trials["extra"].iloc[1:]]
-    assert ax_ids == sorted(ax_ids) and len(set(ax_ids)) == 7
+    # every trial but the scout and the local probes is one Ax trial; a probe attaches one per part
+    ax_ids = [e["ax_trial"] for e in trials["extra"].iloc[1:] if "ax_trial" in e]
+    probe_parts = sum(len(e.get("probe_obs", [])) for e in trials["extra"])
+    assert ax_ids == sorted(ax_ids) and len(set(ax_ids)) == len(ax_ids) == 7 - sum(
+        "probe_obs" in e for e in trials["extra"]
+    )
     assert max(ax_ids) < len(client._experiment.trials)
+    # ... and those handed out by the stopped run but never run are marked abandoned on resume
+    from ax.core.trial_status import TrialStatus
+
+    ran = len(trials["extra"].iloc[0]["scout_obs"]) + len(ax_ids) + probe_parts
+    statuses = [t.status for t in client._experiment.trials.values()]
+    assert statuses.count(TrialStatus.COMPLETED) == ran
+    assert statuses.count(TrialStatus.ABANDONED) == len(statuses) - ran
     # an exploitation trial re-runs a setting that had been observed before it
     for i, (kind, knobs) in enumerate(zip(kinds, trials["knobs"], strict=True)):
         if kind == "exploit":
             earlier = list(trials["knobs"].iloc[1:i])
-            scout_obs = [o[0] for o in trials["extra"].iloc[0]["scout_obs"]]
-            assert knobs in earlier + scout_obs
+            groups = [o[0] for e in trials["extra"].iloc[:i] for o in e.get("scout_obs", []) + e.get("probe_obs", [])]
+            assert knobs in earlier + groups
 
 
 def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tmp_path, tiny_surrogate, monkeypatch):
@@ -431,16 +440,29 @@ def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tm
     assert "exploit" not in kinds
     assert kinds.count("local") >= 3, str(kinds)  # one per iteration once something scored above zero
     observed = [o[0] for o in trials["extra"].iloc[0]["scout_obs"]]
-    for kind, knobs in zip(kinds[1:], trials["knobs"].iloc[1:], strict=True):
+    probes = 0
+    for kind, knobs, extra in zip(kinds[1:], trials["knobs"].iloc[1:], trials["extra"].iloc[1:], strict=True):
+        parts = extra.get("probe_settings", [knobs])  # a probe: bo.local_probes compositions, 4 samples each
         if kind == "local":
-            counts = [k for k in knobs if k.startswith("n_")]
-            assert counts
-            assert any(
-                all(e.get(k) == v for k, v in knobs.items() if not k.startswith("n_"))
-                and _one_move([int(knobs[k]) - int(e[k]) for k in counts])
-                for e in observed
-            ), knobs
-        observed.append(knobs)
+            probes += len(parts) > 1
+            assert parts[0] == knobs and len(parts) <= 4
+            for part in parts:
+                counts = [k for k in part if k.startswith("n_")]
+                assert counts
+                assert any(
+                    all(e.get(k) == v for k, v in part.items() if not k.startswith("n_"))
+                    and _one_move([int(part[k]) - int(e[k]) for k in counts])
+                    for e in observed
+                ), part
+            if len(parts) > 1:  # its samples, grouped by the composition drawn, are Ax observations
+                # (the random stand-in ignores the counts asked for; the LLM's decoder places them exactly)
+                assert "ax_trial" not in extra and sum(o[2] for o in extra["probe_obs"]) == 16
+                assert all(
+                    any(all(o[0][k] == v for k, v in part.items() if not k.startswith("n_")) for part in parts)
+                    for o in extra["probe_obs"]
+                )
+        observed.extend(parts + [o[0] for o in extra.get("probe_obs", [])])
+    assert probes >= 1, kinds
 
 
 def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_exploring(
@@ -485,6 +507,25 @@ def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_ex
     assert 0 <= tried <= len(explored)
     assert trials_left == 1  # the last iteration: its exploitation trial is spoken for, one slot left
     assert [c[4] for c in calls] == sorted((c[4] for c in calls), reverse=True)
+
+
+@pytest.mark.parametrize("after", [True, False])
+def test_local_trials_beside_the_exploited_setting_only_when_told_so(tmp_path, tiny_surrogate, monkeypatch, after):
+    """bo.local_after_exploit (default true): once a setting is exploited, the exploration slot of
+    each iteration probes the compositions next to the leader; false: local trials only search for a
+    setting worth exploiting, and Ax explores."""
+    _random_stands_in_for_the_llm(monkeypatch)
+    extra = f"bo: {{local_after_exploit: {str(after).lower()}, adaptive_exploit: false}}\n"
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=5, samples=16, extra=extra))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    trials, kinds = _stored_trials(out)
+    first = kinds.index("exploit")
+    after_first = kinds[first + 1 :]
+    if after:
+        assert "ax" not in after_first and "local" in after_first, kinds
+        assert any("probe_obs" in e for e in trials["extra"].iloc[first + 1 :])
+    else:
+        assert "local" not in after_first and "ax" in after_first, kinds
 
 
 def test_without_adaptive_exploitation_the_allocation_is_not_asked(tmp_path, tiny_surrogate, monkeypatch):

@@ -145,3 +145,27 @@ def test_concat_pads_batches_to_a_common_width():
     assert both.sites.shape == (2, 3) and list(both.n_defects) == [1, 3]
     assert [c.as_dict() for c in both.to_configs()] == [one.to_configs()[0].as_dict(), three.to_configs()[0].as_dict()]
     assert len(ConfigBatch.concat(host, [])) == 0
+
+
+def test_a_trial_drawn_in_parts_keeps_each_parts_setting_and_samples():
+    from hts.campaign.proposers import Proposal
+    from hts.campaign.scout import propose_segments, split_samples
+
+    assert split_samples(64, 4) == [16] * 4 and split_samples(10, 4) == [3, 3, 2, 2]
+    host = _host()
+    asked: list[tuple[dict, int]] = []
+
+    class Echo:  # one S vacancy per valid sample; every other part loses a sample to invalidity
+        def propose(self, knobs, n, rng):
+            asked.append((dict(knobs), n))
+            m = n - (len(asked) % 2)
+            return Proposal(
+                _batch(host, [{_sites(host, "S")[i]: "VAC"} for i in range(m)]), n, {"valid_fraction": m / n}
+            )
+
+    parts = [({"n_vac_S": 1, "temperature": 1.0}, 3), ({"n_vac_S": 1, "temperature": 0.5}, 2)]
+    proposal, segments = propose_segments(Echo(), host, parts, np.random.default_rng(0))
+    assert asked == [(dict(s), m) for s, m in parts]
+    assert segments == [(parts[0][0], 3, 2), (parts[1][0], 2, 2)]
+    assert proposal.n_generated == 5 and len(proposal.batch) == 4
+    assert proposal.stats["valid_fraction"] == pytest.approx((2 / 3 * 3 + 1.0 * 2) / 5)
