@@ -26,7 +26,9 @@ its binomial standard error, as the scout's groups do (:mod:`hts.campaign.scout`
 counts as tried once a part's samples have been drawn with it. Why: a composition's hit rate
 differs from its neighbours' by tens of percent (mid-gap, random placements scored by the surrogate:
 one S vacancy, one Se and one W hits in 44 % of them, with a second Se in 93 %), which 16 samples
-tell apart, so a probe scans four neighbours for the samples of one trial.
+tell apart, so a probe scans four neighbours for the samples of one trial. An untried leader is
+confirmed on a whole trial when it has hit (it may be the setting to exploit), and probed on a part
+beside three of its neighbours when it is only a near miss.
 
 With ``bo.local_after_exploit`` (the default) local trials go on once a setting is exploited, centred
 on the leader (usually the exploited setting), in the exploration slots that adaptive exploitation
@@ -82,10 +84,12 @@ def local_candidates(
     k_min: int,
     k_max: int,
     tried_at: int,
+    around_untried: bool = False,
 ) -> list[dict[str, Any]]:
     """The settings a local trial may run (see the module docstring); empty without a leader, or when
     the knob space has no composition counts. A composition counts as tried once ``tried_at`` samples
-    have been drawn with it (a trial's samples, or a probe's)."""
+    have been drawn with it (a trial's samples, or a probe's). ``around_untried``: the leader's
+    untried neighbours even while its own composition is untried."""
     counts = [k for k in space if k.name.startswith("n_")]
     leader = incumbent.leader()
     if not counts or leader is None:
@@ -93,7 +97,7 @@ def local_candidates(
     names = [k.name for k in counts]
     sampled = incumbent.samples_by(lambda p: composition_counts(p, names) if all(n in p for n in names) else None)
     centre = composition_counts(leader, names)
-    if sampled.get(centre, 0) < tried_at:
+    if sampled.get(centre, 0) < tried_at and not around_untried:
         return [dict(leader)]
     n_max = [int(k.high) for k in counts]
     if len(counts) == 1:  # the one count is the budget itself
@@ -125,6 +129,36 @@ def choose_local(candidates: list[dict[str, Any]], predict: Predict | None, rng:
                 draw = mean + np.nan_to_num(sem, nan=0.0) * rng.standard_normal(len(candidates))
                 return candidates[int(np.argmax(draw))]
     return candidates[int(rng.integers(len(candidates)))]
+
+
+def plan_local_trials(
+    incumbent: Incumbent,
+    space: Sequence[Any],
+    k_min: int,
+    k_max: int,
+    tried_at: int,
+    per_trial: int,
+    n: int,
+    predict: Predict | None,
+    rng: np.random.Generator,
+) -> list[list[dict[str, Any]]]:
+    """Up to ``n`` local trials, each a list of settings (more than one: a probe, see the module
+    docstring). An untried leader that has hit is confirmed on a whole trial; an untried near miss
+    (no hit yet) is probed on a part, beside ``per_trial - 1`` of its neighbours."""
+    candidates = local_candidates(incumbent, space, k_min, k_max, tried_at)
+    leader = incumbent.leader()
+    near_miss = per_trial > 1 and leader is not None and candidates == [leader] and incumbent.hits_of(leader)[0] == 0
+    if near_miss:
+        candidates += local_candidates(incumbent, space, k_min, k_max, tried_at, around_untried=True)
+    out: list[list[dict[str, Any]]] = []
+    while candidates and len(out) < n:
+        if near_miss and not out:
+            picks = [candidates[0], *choose_probes(candidates[1:], per_trial - 1, predict, rng)]
+        else:
+            picks = choose_probes(candidates, per_trial, predict, rng)
+        candidates = [c for c in candidates if all(c is not p for p in picks)]
+        out.append(picks)
+    return out
 
 
 def choose_probes(

@@ -33,7 +33,7 @@ import numpy as np
 from hts.campaign.allocation import RECENT_EXPLOIT, extra_exploit_slots
 from hts.campaign.config import BudgetSection, Campaign
 from hts.campaign.incumbent import Incumbent
-from hts.campaign.local import choose_probes, local_candidates
+from hts.campaign.local import plan_local_trials
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
 from hts.campaign.scout import (
@@ -500,26 +500,26 @@ def _trials_left(
 def _local_trials(
     ax: Any, incumbent: Incumbent, space: list[Knob], campaign: Campaign, host: Host, n: int, trial_id: int
 ) -> list[list[dict[str, Any]]]:
-    """Up to ``n`` local trials (:mod:`hts.campaign.local`), each a list of settings chosen by Ax's
-    model: the leader alone while its composition is untried, else up to ``bo.local_probes``
-    compositions next to it (a probe, when more than one)."""
+    """Up to ``n`` local trials (:func:`hts.campaign.local.plan_local_trials`), each a list of settings
+    (a probe, when more than one) chosen by Ax's model; a probe part's samples make a composition tried."""
     if n <= 0:
         return []
-    k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
-    per_trial = campaign.bo.local_probes
-    tried_at = max(1, campaign.budget.samples_per_trial // per_trial)  # a probe part's samples
-    candidates = local_candidates(incumbent, space, k_min, k_max, tried_at)
 
     def predict(points: list[dict[str, Any]]) -> list[tuple[float, float]]:
         return [p[OBJECTIVE] for p in ax.predict(points=points)]
 
-    rng = np.random.default_rng([campaign.seed, trial_id, 1])
-    out: list[list[dict[str, Any]]] = []
-    while candidates and len(out) < n:
-        picks = choose_probes(candidates, per_trial, predict, rng)
-        candidates = [c for c in candidates if all(c is not p for p in picks)]
-        out.append(picks)
-    return out
+    per_trial = campaign.bo.local_probes
+    return plan_local_trials(
+        incumbent,
+        space,
+        max(1, campaign.defects.min_defects),
+        max_defects(host, campaign),
+        max(1, campaign.budget.samples_per_trial // per_trial),
+        per_trial,
+        n,
+        predict,
+        np.random.default_rng([campaign.seed, trial_id, 1]),
+    )
 
 
 def _observed(score: float, sem: float, campaign: Campaign) -> float | tuple[float, float]:

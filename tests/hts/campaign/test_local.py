@@ -92,3 +92,26 @@ def test_a_probe_takes_several_distinct_neighbours_and_counts_them_tried_at_a_pa
     # the model decides: the settings it predicts best come first
     best_first = choose_probes(at_16, 2, lambda pts: [(float(p["n_vac_Mo"]), 0.0) for p in pts], rng)
     assert all(p["n_vac_Mo"] == 1 for p in best_first)
+
+
+def test_an_untried_near_miss_is_probed_beside_its_neighbours_and_an_untried_hit_is_confirmed():
+    from hts.campaign.local import plan_local_trials
+
+    rng = np.random.default_rng(0)
+    near = Incumbent()
+    near.add(_setting(1, 5, 0), 0.099, 1, 0)  # a scout group: one sample, a near miss
+    plan = plan_local_trials(near, SPACE, 1, 6, 16, 4, 1, None, rng)
+    assert len(plan) == 1 and len(plan[0]) == 4
+    assert plan[0][0] == _setting(1, 5, 0)  # the leader itself on a part, first
+    comps = [(s["n_vac_S"], s["n_Mo_to_W"], s["n_vac_Mo"]) for s in plan[0][1:]]
+    assert len(set(comps)) == 3 and all(
+        c in {(0, 5, 0), (0, 6, 0), (2, 4, 0), (1, 4, 1), (0, 5, 1), (1, 4, 0)} for c in comps
+    )
+    hit = Incumbent()
+    hit.add(_setting(1, 5, 0), 1.1, 2, 1)  # a scout group with a hit: confirmed on a whole trial
+    assert plan_local_trials(hit, SPACE, 1, 6, 16, 4, 1, None, rng) == [[_setting(1, 5, 0)]]
+    assert plan_local_trials(near, SPACE, 1, 6, 64, 1, 1, None, rng) == [[_setting(1, 5, 0)]]  # no probes
+    hit.add(_setting(1, 5, 0), 0.5, 64, 30)  # tried: its neighbours, four to a probe, two probes at most
+    two = plan_local_trials(hit, SPACE, 1, 6, 16, 4, 2, None, rng)
+    assert [len(p) for p in two] == [4, 2]  # six untried neighbours
+    assert all(s != _setting(1, 5, 0) for p in two for s in p)
