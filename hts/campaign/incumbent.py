@@ -102,6 +102,11 @@ class Incumbent:
         (the centre of :mod:`hts.campaign.local`'s trust region); ``None`` while none has."""
         return self._top([k for k, t in self._total.items() if t > 0])
 
+    def ranked(self) -> list[dict[str, Any]]:
+        """The settings that scored above zero, by shrunk mean score, best first (the leader first)."""
+        keys = sorted((k for k, t in self._total.items() if t > 0), key=lambda k: -self._total[k] / (self._n[k] + 1))
+        return [dict(self._params[k]) for k in keys]
+
     def _top(self, keys: list[str]) -> dict[str, Any] | None:
         """Of ``keys``, the setting of highest shrunk mean score ``total / (samples + 1)``."""
         if not keys:

@@ -91,25 +91,27 @@ def local_candidates(
     have been drawn with it (a trial's samples, or a probe's). ``around_untried``: the leader's
     untried neighbours even while its own composition is untried."""
     counts = [k for k in space if k.name.startswith("n_")]
-    leader = incumbent.leader()
-    if not counts or leader is None:
+    if not counts:
         return []
     names = [k.name for k in counts]
     sampled = incumbent.samples_by(lambda p: composition_counts(p, names) if all(n in p for n in names) else None)
-    centre = composition_counts(leader, names)
-    if sampled.get(centre, 0) < tried_at and not around_untried:
-        return [dict(leader)]
     n_max = [int(k.high) for k in counts]
     if len(counts) == 1:  # the one count is the budget itself
         k_min, k_max = int(counts[0].low), int(counts[0].high)
-    out = []
-    for comp in neighbours(centre, k_min, k_max, n_max):
-        if sampled.get(comp, 0) >= tried_at:
-            continue
-        setting = dict(leader)
-        setting.update({n: int(v) for n, v in zip(names, comp, strict=True)})
-        out.append(setting)
-    return out
+    for rank, leader in enumerate(incumbent.ranked()):  # best first: the leader, then the runners-up
+        centre = composition_counts(leader, names)
+        if rank == 0 and sampled.get(centre, 0) < tried_at and not around_untried:
+            return [dict(leader)]
+        out = []
+        for comp in neighbours(centre, k_min, k_max, n_max):
+            if sampled.get(comp, 0) >= tried_at:
+                continue
+            setting = dict(leader)
+            setting.update({n: int(v) for n, v in zip(names, comp, strict=True)})
+            out.append(setting)
+        if out:
+            return out
+    return []
 
 
 def choose_local(candidates: list[dict[str, Any]], predict: Predict | None, rng: np.random.Generator) -> dict[str, Any]:

@@ -115,3 +115,16 @@ def test_an_untried_near_miss_is_probed_beside_its_neighbours_and_an_untried_hit
     two = plan_local_trials(hit, SPACE, 1, 6, 16, 4, 2, None, rng)
     assert [len(p) for p in two] == [4, 2]  # six untried neighbours
     assert all(s != _setting(1, 5, 0) for p in two for s in p)
+
+
+def test_once_the_leaders_neighbours_are_all_tried_the_runner_up_is_searched_around():
+    """Best-first: an unlucky part (no hit in 16 samples) must not end the search next to it."""
+    inc = Incumbent()
+    inc.add(_setting(1, 5, 0), 0.099, 64, 0)  # the leader, tried, a near miss
+    for comp in neighbours((1, 5, 0), 1, 6, (6, 6, 6)):
+        inc.add(_setting(*comp), 0.0 if comp != (1, 4, 0) else 0.09, 16, 0)  # all tried; (1, 4, 0) second
+    assert inc.ranked()[:2] == [_setting(1, 5, 0), _setting(1, 4, 0)]
+    got = local_candidates(inc, SPACE, 1, 6, tried_at=16)
+    comps = {(s["n_vac_S"], s["n_Mo_to_W"], s["n_vac_Mo"]) for s in got}
+    assert comps and all(c in set(neighbours((1, 4, 0), 1, 6, (6, 6, 6))) for c in comps)
+    assert (1, 3, 0) in comps and (1, 5, 0) not in comps
