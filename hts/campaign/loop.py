@@ -390,7 +390,8 @@ def run_loop(
             segments: list[Segment] = []
             if kind == "scout":  # split over prompt settings
                 proposal, segments = propose_scout(proposer, host, space, knobs, campaign.bo.scout_prompts, n, rng)
-            elif kind == "probe":  # split over compositions next to the leader
+            elif kind == "probe":  # split over compositions next to the leader (no part without samples)
+                parts = parts[:n]
                 sizes = split_samples(n, len(parts))
                 proposal, segments = propose_segments(proposer, host, list(zip(parts, sizes, strict=True)), rng)
             else:

@@ -540,3 +540,16 @@ def test_without_adaptive_exploitation_the_allocation_is_not_asked(tmp_path, tin
     _, kinds = _stored_trials(out)
     assert "exploit" in kinds
     assert all(kinds[i : i + 2].count("exploit") <= 1 for i in range(0, 8, 2)), kinds  # bo.exploit_trials: 1
+
+
+def test_a_probe_never_has_a_part_without_samples(tmp_path, tiny_surrogate, monkeypatch):
+    """3 samples per trial and bo.local_probes 4: a probe takes 3 compositions, one sample each."""
+    _random_stands_in_for_the_llm(monkeypatch)
+    extra = "bo: {exploit_min_hit_rate: 1.0}\n"  # nothing exploited: every iteration has a local trial
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=5, samples=3, extra=extra))
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 10
+    trials, _ = _stored_trials(out)
+    probes = [e for e in trials["extra"] if "probe_settings" in e]
+    assert probes and all(len(e["probe_settings"]) == 3 for e in probes)
+    assert all(o[2] >= 1 for e in probes for o in e["probe_obs"])
