@@ -25,8 +25,8 @@ another, and each part, grouped by the composition drawn, becomes an Ax observat
 its binomial standard error, as the scout's groups do (:mod:`hts.campaign.scout`). A composition then
 counts as tried once a part's samples have been drawn with it. Why: a composition's hit rate
 differs from its neighbours' by tens of percent (mid-gap, random placements scored by the surrogate:
-one S vacancy, one Se and one W hits in 50 % of them, with a second Se in 94 %;
-``benchmarks/bench_composition_ceiling.py``), which 16 samples
+one S vacancy, one Se and one W hit in 49 % of them, with a second Se in 94 %;
+``benchmarks/bench_knob_ceiling.py --by composition``), which 16 samples
 tell apart, so a probe scans four neighbours for the samples of one trial. An untried leader is
 confirmed on a whole trial when it has hit (it may be the setting to exploit), and probed on a part
 beside three of its neighbours when it is only a near miss.
