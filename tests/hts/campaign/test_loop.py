@@ -437,8 +437,9 @@ def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_p
 
 def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tmp_path, tiny_surrogate, monkeypatch):
     """With no setting good enough to re-run (a 1 meV window, exploit_min_hit_rate 1), one trial per
-    iteration runs the leading setting's prompt and temperature on its composition or one a move
-    away, and is recorded as a local trial; the other comes from Ax."""
+    iteration runs the prompt and temperature of the leading setting (or, once its neighbours are all
+    tried, a runner-up's) on its composition or ones a move away, and is recorded as a local trial
+    (a probe when it runs several); the other comes from Ax."""
     _random_stands_in_for_the_llm(monkeypatch)
     extra = "bo: {exploit_min_hit_rate: 1.0}\n"
     text = campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16, extra=extra)
