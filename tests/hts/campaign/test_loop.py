@@ -221,6 +221,50 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, tiny_surrogate)
     assert trial_ids == list(range(800))
 
 
+def test_llm_bo_sigkilled_mid_run_resumes_its_probes_and_ax_state(tmp_path, tiny_surrogate):
+    """llm-bo with a (tiny) LLM, killed with SIGKILL mid-run and resumed: nothing stored is lost or
+    repeated, trial ids run on, and every stored probe part and Ax-run trial is in the Ax state."""
+    from hts.campaign.loop import restore_ax_client
+
+    base = _tiny_llama(tmp_path)
+    extra = f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=15, samples=8, extra=extra))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "hts.cli", "run", str(path), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / "campaign.sqlite"
+    deadline, n_before = time.time() + 300, 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    n_before = con.execute("select count(*) from trials").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if n_before >= 6:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 6 <= n_before < 30, "the campaign should be killed mid-run"
+    with sqlite3.connect(db) as con:
+        before = set(con.execute("select hash from candidates").fetchall())
+    summary, _ = run_campaign(path, out=out, resume=True)
+    assert summary.trials == 30
+    res = CampaignResults.open(out)
+    trials = res.store.trials_frame()
+    cands = res.store.candidates_frame()
+    client = restore_ax_client(res.store.latest_ax_snapshot())
+    res.close()
+    assert before <= {(h,) for h in cands["hash"]} and cands["hash"].is_unique
+    assert list(trials["trial_id"]) == list(range(30))
+    completed = [t.arm.parameters for t in client._experiment.trials.values() if t.status.name == "COMPLETED" and t.arm]
+    for e, knobs in zip(trials["extra"], trials["knobs"], strict=True):
+        for params in [o[0] for o in e.get("scout_obs", []) + e.get("probe_obs", [])] or [knobs]:
+            assert any(all(c.get(k) == v for k, v in params.items()) for c in completed), params
+    assert any("probe_obs" in e for e in trials["extra"])
+
+
 @pytest.mark.slow
 def test_oracle_verifies_top_candidates(tmp_path, tiny_surrogate):
     """GFN1-xTB on the 2 best 4x4 candidates at the end; results shown next to predictions."""
