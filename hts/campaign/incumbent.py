@@ -100,7 +100,8 @@ class Incumbent:
     def leader(self) -> dict[str, Any] | None:
         """The setting of highest shrunk mean score among those that scored above zero, hit or not
         (the centre of :mod:`hts.campaign.local`'s trust region); ``None`` while none has."""
-        return self._top([k for k, t in self._total.items() if t > 0])
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
 
     def ranked(self) -> list[dict[str, Any]]:
         """The settings that scored above zero, by shrunk mean score, best first (the leader first)."""

@@ -60,6 +60,29 @@ def _stored_trials(out: Path):
     return trials, [trial_kind("llm-bo", e) for e in trials["extra"]]
 
 
+def _sigkill_after_trials(path: Path, out: Path, n: int, timeout: float) -> int:
+    """Run ``hts run`` on ``path`` in a subprocess, SIGKILL it once ``n`` trials are stored (or it
+    ends, or ``timeout`` seconds pass) and return the trials stored by then."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "hts.cli", "run", str(path), "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / "campaign.sqlite"
+    deadline, stored = time.time() + timeout, 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    stored = con.execute("select count(*) from trials").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if stored >= n:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return stored
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "c.yaml"
     p.write_text(text)
@@ -188,24 +211,8 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, tiny_surrogate)
     # A budget that an idle machine cannot finish between two polls (40 iterations once did).
     path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=400, samples=16))
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "hts.cli", "run", str(path), "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = out / "campaign.sqlite"
-    deadline = time.time() + 120
-    n_before = 0
-    while time.time() < deadline:
-        time.sleep(0.05)
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as con:
-                    n_before = con.execute("select count(*) from trials").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if n_before >= 5:
-                break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    n_before = _sigkill_after_trials(path, out, 5, timeout=120)
     assert 5 <= n_before < 800, "the campaign should be killed mid-run"
     with sqlite3.connect(db) as con:
         before = set(con.execute("select hash from candidates").fetchall())
@@ -230,22 +237,8 @@ def test_llm_bo_sigkilled_mid_run_resumes_its_probes_and_ax_state(tmp_path, tiny
     extra = f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=15, samples=8, extra=extra))
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "hts.cli", "run", str(path), "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = out / "campaign.sqlite"
-    deadline, n_before = time.time() + 300, 0
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as con:
-                    n_before = con.execute("select count(*) from trials").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if n_before >= 6:
-                break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    n_before = _sigkill_after_trials(path, out, 6, timeout=300)
     assert 6 <= n_before < 30, "the campaign should be killed mid-run"
     with sqlite3.connect(db) as con:
         before = set(con.execute("select hash from candidates").fetchall())
