@@ -137,6 +137,34 @@ def summarise(rows: list[dict], strategies: list[str]) -> dict:
     return out
 
 
+def ratio_interval(rows: list[dict], num: str, den: str, draws: int, seed: int = 0) -> dict:
+    """The overall hits-per-1,000 ratio of strategy ``num`` to ``den`` (mean over campaigns of the
+    per-campaign means, as in :func:`summarise`), and its bootstrap: each draw resamples the seeds of
+    every campaign and strategy with replacement. Returns the ratio, the 5/50/95 % points of the draws
+    and the fraction of draws at or above each whole ratio up to 10."""
+    campaigns = sorted({r["campaign"] for r in rows})
+
+    def per(strategy: str) -> list[np.ndarray]:
+        return [
+            np.array([r["hits_per_1000"] for r in rows if r["strategy"] == strategy and r["campaign"] == c])
+            for c in campaigns
+        ]
+
+    a, b = per(num), per(den)
+    rng = np.random.default_rng(seed)
+    boot = np.array(
+        [
+            np.mean([rng.choice(x, x.size).mean() for x in a]) / np.mean([rng.choice(x, x.size).mean() for x in b])
+            for _ in range(draws)
+        ]
+    )
+    return {
+        "ratio": float(np.mean([x.mean() for x in a]) / np.mean([x.mean() for x in b])),
+        "percentiles_5_50_95": [float(v) for v in np.percentile(boot, [5, 50, 95])],
+        "share_of_draws_at_least": {k: float((boot >= k).mean()) for k in range(1, 11)},
+    }
+
+
 def print_table(summary: dict, strategies: list[str]) -> None:
     head = ["campaign", "strategy", "hits / 1,000 evaluations", "unique hits", "evaluations to 1st hit (median)"]
     print("\n| " + " | ".join([*head, "runs with a hit", "compositions among the hits"]) + " |")
@@ -172,6 +200,13 @@ def main() -> None:
         metavar="OLD=NEW",
         help="label merged runs of strategy OLD as NEW (e.g. a variant that has become the default)",
     )
+    ap.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="DRAWS",
+        help="also bootstrap llm-bo's overall ratio to each baseline over seeds (e.g. 20000 draws)",
+    )
     ap.add_argument("--keep", type=Path, default=None, help="copy each run's campaign folder here")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "strategies.json")
     args = ap.parse_args()
@@ -198,6 +233,17 @@ def main() -> None:
     )
     summary = summarise(rows, strategies)
     print_table(summary, strategies)
+    if args.bootstrap and "llm-bo" in strategies:
+        for base in ("random", "llm-fixed"):
+            if base in strategies:
+                got = ratio_interval(rows, "llm-bo", base, args.bootstrap)
+                summary["overall"]["llm-bo"][f"ratio_to_{base}"] = got
+                lo, mid, hi = got["percentiles_5_50_95"]
+                share = got["share_of_draws_at_least"]
+                print(
+                    f"llm-bo / {base}: {got['ratio']:.2f}x; bootstrap over seeds 5/50/95 %: "
+                    f"{lo:.2f}/{mid:.2f}/{hi:.2f}x; draws >= 2x: {share[2]:.0%}, >= 10x: {share[10]:.0%}"
+                )
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.platform(), "runs": rows, "summary": summary}, indent=2))
 
