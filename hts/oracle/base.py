@@ -28,7 +28,9 @@ class OracleResult:
     occupied above half filling (see the oracle's docs); ``n_fractional`` counts the orbitals whose
     occupation is fractional (partly filled defect levels make HOMO/LUMO ambiguous). ``e_1`` is the
     lowest orbital energy (2DMD's ``E_1``, used to normalise HOMO/LUMO). ``electronic_temperature_K``
-    is the smearing temperature of the attempt that produced the numbers.
+    is the smearing temperature of the attempt that produced the numbers. ``frontier`` holds the
+    orbitals nearest the Fermi level as ``[energy, occupation alpha, occupation beta]`` rows (lowest
+    first), so that band edges can be re-derived under another definition without recomputing.
     """
 
     energy: float
@@ -45,6 +47,7 @@ class OracleResult:
     e_1: float = NAN
     n_atoms: int = 0
     electronic_temperature_K: float = NAN
+    frontier: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def converged(self) -> bool:

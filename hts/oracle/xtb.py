@@ -52,6 +52,7 @@ KB_HARTREE_PER_K = 3.166808578545117e-6
 METHODS = ("GFN1-xTB", "GFN2-xTB", "IPEA1-xTB")
 OCCUPIED_THRESHOLD = 0.5  # per spin orbital
 FRACTIONAL_TOL = 0.005  # per spin orbital: fractional if tol < occ < 1 - tol
+N_FRONTIER = 16  # orbitals around the Fermi level kept with every result (OracleResult.frontier)
 MAX_Z = 86  # GFN parametrisations cover H..Rn
 
 
@@ -219,6 +220,7 @@ class XTBOracle:
             e_1=float(emo.min()),
             n_atoms=n_atoms,
             electronic_temperature_K=attempt.electronic_temperature_K,
+            frontier=frontier_levels(emo, occ, edges["fermi_level"]),
         )
 
 
@@ -249,6 +251,18 @@ def band_edges(emo: np.ndarray, occ: np.ndarray, electronic_temperature_K: float
     else:
         fermi = fermi_dirac_level(energies, float(occ.sum()), electronic_temperature_K)
     return {"homo": homo, "lumo": lumo, "fermi_level": fermi, "n_fractional": n_fractional}
+
+
+def frontier_levels(
+    emo: np.ndarray, occ: np.ndarray, fermi: float, n: int = N_FRONTIER
+) -> tuple[tuple[float, float, float], ...]:
+    """The ``n`` orbitals nearest ``fermi`` as ``(energy, occ alpha, occ beta)``, lowest energy first
+    (restricted orbitals: one energy per orbital, ``emo`` of shape ``(norb,)``)."""
+    energies = np.asarray(emo, dtype=float)
+    if energies.ndim != 1 or not np.isfinite(fermi):
+        return ()
+    near = np.sort(np.argsort(np.abs(energies - fermi), kind="stable")[:n])
+    return tuple((round(float(energies[i]), 5), round(float(occ[0, i]), 5), round(float(occ[1, i]), 5)) for i in near)
 
 
 def fermi_dirac_level(energies: np.ndarray, n_electrons: float, electronic_temperature_K: float) -> float:
