@@ -20,6 +20,7 @@ from hts.campaign.store import CampaignStore, parse_defects
 from hts.defects import ConfigBatch, DefectConfiguration
 from hts.errors import ModelError
 from hts.hosts import Host
+from hts.settings import checkout_root
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,12 @@ GOOD_STATUS = ("converged", "converged_after_retry")
 
 
 def dataset_path(recorded: str | None, model_dir: Path) -> Path:
-    """Where the surrogate's training data is: as recorded, else relative to the repository or the model."""
+    """Where the surrogate's training data is: as recorded, else relative to the checkout or the model."""
     if not recorded or recorded == "None":
         raise ModelError(f"{model_dir} does not record the dataset it was trained on; cannot refit it")
-    from hts.campaign.runner import REPO_ROOT
-
-    for p in (Path(recorded), REPO_ROOT / recorded, model_dir / recorded):
+    root = checkout_root()
+    candidates = [Path(recorded), *([root / recorded] if root is not None else []), model_dir / recorded]
+    for p in candidates:
         if p.exists():
             return p
     raise ModelError(f"the training data of {model_dir} ({recorded}) is not here; cannot refit it")

@@ -1,8 +1,9 @@
 """Build a campaign's parts from its configuration and run it: ``hts run`` calls :func:`run_campaign`.
 
-``default`` model paths resolve to the embedded defaults in the repository's ``models/`` folder
-(trained by the documented commands, see README): the surrogate ``models/surrogate-mos2-sparse``,
-the LLM base ``models/llm-base`` and its LoRA adapter ``models/llm-lora``.
+``default`` model paths resolve to the embedded defaults in the models folder of
+:func:`hts.settings.models_dir` (``$HTS_MODELS_DIR``, else the checkout's ``models/``; trained by the
+documented commands, see README): the surrogate ``surrogate-mos2-sparse``, the LLM base ``llm-base``
+and its LoRA adapter ``llm-lora``.
 """
 
 from __future__ import annotations
@@ -20,16 +21,10 @@ from hts.campaign.proposers import LLMProposer, Proposer, RandomProposer
 from hts.campaign.store import CampaignStore, sqlite_url
 from hts.errors import ConfigError, ModelError
 from hts.hosts import Host, get_host
+from hts.settings import MODELS_DIR_ENV, default_model
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MODELS = REPO_ROOT / "models"
-DEFAULTS = {
-    "surrogate": MODELS / "surrogate-mos2-sparse",
-    "base_model": MODELS / "llm-base",
-    "adapter": MODELS / "llm-lora",
-}
 STORE_FILE = "campaign.sqlite"
 CAMPAIGN_COPY = "campaign.yaml"
 VERIFIED_THROUGH = "oracle_verified_through_trial"  # store meta: the last trial a verification had seen
@@ -40,11 +35,12 @@ def resolve_model(value: str | None, kind: str, base: Path | None = None) -> Pat
     if value is None or value.lower() in ("none", "null", ""):
         return None
     if value == "default":
-        path = DEFAULTS[kind]
+        path = default_model(kind)
         if not path.exists():
             raise ModelError(
                 f"the embedded default {kind} ({path}) is not built yet; build it with the commands in README "
-                "(section 'Embedded default models') or give a path in the campaign"
+                f"(section 'Embedded default models'), point {MODELS_DIR_ENV} at a folder of built defaults, "
+                "or give a path in the campaign"
             )
         return path
     p = Path(value).expanduser()
