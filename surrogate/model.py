@@ -9,12 +9,11 @@ Loss and uncertainty. The default fits every target with ``loss_function="RMSE"`
   their spread is the *knowledge* uncertainty, which grows away from the training data. That is what
   the campaign needs for candidates the generator invents far from the labelled set.
 
-``loss_function="RMSEWithUncertainty"`` (the default until session 5) also predicts a per-row *data*
-variance, but its mean is much worse on these data: on 1,051 xTB labels (random split, three seeds)
-the band-gap MAE was 0.040-0.044 eV against 0.025-0.029 eV with RMSE, and on the low-density part
-0.030-0.040 against 0.012-0.018 eV (substitution-only cells, rare in the data, were pulled towards
-the vacancy-dominated majority: 2 Se substitutions predicted 1.52-1.72 eV for a label of 1.78 eV).
-It remains selectable through ``params``.
+``loss_function="RMSEWithUncertainty"`` also predicts a per-row *data* variance, but its mean is
+much worse on these data: on 1,051 xTB labels (random split, three seeds) the band-gap MAE was
+0.040-0.044 eV against 0.025-0.029 eV with RMSE, and on the low-density part 0.030-0.040 against
+0.012-0.018 eV (substitution-only cells, rare in the data, are pulled towards the vacancy-dominated
+majority; BENCHMARKS.md, "Surrogate accuracy"). It remains selectable through ``params``.
 
 ``uncertainty="total"`` (default) runs one ``virtual_ensembles_predict(prediction_type=
 "TotalUncertainty")`` per target, which returns the ensemble mean, the knowledge variance and (with
@@ -345,6 +344,8 @@ class SurrogateModel:
                     sub = batch.take(r)
                     base = LinearBaseline.fit(sub, yy, baseline_of[t])
                     yy = yy - base.predict(sub)
+                # allow_writing_files=False: CatBoost would otherwise write its training logs to
+                # ./catboost_info (its train_dir) in whatever folder the process runs from.
                 m = CatBoostRegressor(
                     **merged, random_seed=seed, thread_count=thread_count, verbose=0, allow_writing_files=False
                 )
