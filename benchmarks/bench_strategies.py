@@ -116,7 +116,7 @@ def summarise(rows: list[dict], strategies: list[str]) -> dict:
             "unique_hits_mean": float(np.mean([r["unique_hits"] for r in rs])) if rs else float("nan"),
             "evals_to_first_hit_median": float(np.median(firsts)) if firsts else None,
             "runs_with_a_hit": f"{len(firsts)}/{len(rs)}",
-            "hit_compositions_mean": float(np.mean(comps)) if comps else None,  # runs before session 10: none
+            "hit_compositions_mean": float(np.mean(comps)) if comps else None,  # result files without the count: none
         }
 
     campaigns = sorted({r["campaign"] for r in rows})

@@ -4,12 +4,12 @@ Python salts ``hash(str)`` per process (``PYTHONHASHSEED``), and so the iteratio
 strings. Ax's integer rounding under a parameter constraint (``llm-bo``'s per-type defect counts
 must sum to at most ``max_defects``) draws one random number per count parameter while iterating
 over a set of their names (``ax.adapter.transforms.int_to_float``), so which count gets which draw
-changed with the salt: two runs of the formation-energy benchmark, same seed, gave 664 and 622 hits
-per 1,000 (session 8, BENCHMARKS.md). Ax seeds the draws (``Client.get_next_trials`` seeds
-``random``, NumPy and torch with the client's seed); their order needs the salt fixed before the
-interpreter starts, which :func:`fix_hash_seed` does by re-executing the program once. ``hts`` and
-the strategy benchmark call it; a program that runs campaigns through the Python API should set
-``PYTHONHASHSEED`` itself for runs that repeat exactly.
+changes with the salt, and so do the trials (BENCHMARKS.md, "Research explorations": string-hash
+salt). Ax seeds the draws (``Client.get_next_trials`` seeds ``random``, NumPy and torch with the
+client's seed); their order needs the salt fixed before the interpreter starts, which
+:func:`fix_hash_seed` does by re-executing the program once. ``hts`` and the strategy benchmark call
+it; a program that runs campaigns through the Python API should set ``PYTHONHASHSEED`` itself for
+runs that repeat exactly.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 #   the surrogate  models/surrogate-mos2-sparse   (CatBoost, sparse features, all targets)
 #   the LLM base   models/llm-base                (tiny Llama, pretrained on unconditional `sparse` text)
 #   the LoRA       models/llm-lora                (instruction-tuned on the labelled structures)
-# On 2 cores: ~1 min surrogate, ~17 min pretrain, ~15-30 min LoRA (see BENCHMARKS.md).
+# On 2 cores: ~1 min surrogate, ~17 min pretrain, ~15-30 min LoRA (BENCHMARKS.md, "Generator: conditioning
+# and throughput").
 # Each step resumes (or is skipped) when its output already exists; FORCE=1 rebuilds everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,8 @@ $HTS llm pretrain --data "$DATA" --random 20000 --host MoS2 --preset tiny --step
 # source=surrogate; see llm/pseudo_labels.py and llm/sampling.py), resampled to a flat band-gap
 # histogram (llm/balance.py) so that rare gaps (the pristine-like 1.8 eV) are learnt as well as common
 # ones. Examples condition on the band gap only: the tiny model learns one property in a few hundred
-# steps, while with random subsets of four properties it had not started to use any of them after 600
-# (BENCHMARKS.md).
+# steps, while with random subsets of properties it had not started to use any of them after 600
+# (BENCHMARKS.md, "Research explorations": prompt use, balanced instruction set).
 $HTS llm dataset --data "$DATA" --encoding sparse --augment 4 --out runs/instructions --seed 0 \
   --properties homo_lumo_gap --pseudo-labels models/surrogate-mos2-sparse --pseudo-random 4000 --pseudo-max-defects 24 \
   --pseudo-rule-subsets --balance homo_lumo_gap

@@ -8,11 +8,11 @@ acquisition is the Monte Carlo probability that at least one candidate of the ba
 
 The pool's posterior (:class:`PoolModel`) is Gaussian per property, independent between properties.
 Its errors are **correlated between candidates of the same composition** (the same number of
-defects of each type): a surrogate is wrong in the same direction for cells of one make-up (the
-session-5 demo: every candidate with 4 W + an S vacancy + Se was predicted ~0.13 eV too low). With
-the correlation ``rho`` the second candidate of a composition adds less to the batch's chance of a
-hit than the first, so a batch spreads over compositions unless one composition is far ahead.
-With ``rho = 0`` the greedy batch is the candidates of highest marginal hit probability.
+defects of each type): a surrogate is wrong in the same direction for cells of one make-up
+(BENCHMARKS.md, "Oracle verification during a campaign"). With the correlation ``rho`` the second
+candidate of a composition adds less to the batch's chance of a hit than the first, so a batch
+spreads over compositions unless one composition is far ahead. With ``rho = 0`` the greedy batch is
+the candidates of highest marginal hit probability.
 
 Candidates already verified are left out; ties fall back to the ranking of ``hts status``.
 """

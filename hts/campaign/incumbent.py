@@ -1,17 +1,15 @@
 """Exploitation trials: ``llm-bo`` re-runs its best knob setting so far in part of each iteration.
 
 A campaign wants many hits over the night (cumulative reward), while Ax's acquisition (noisy expected
-improvement) seeks the best setting and gains nothing from re-running a setting it already knows:
-on the formation-energy benchmark a session-6 run alternated trials with 64 of 64 hits and trials
-with none, and spent its last 8 trials exploring without a hit. So ``bo.exploit_trials`` of the
-``trials_per_iteration`` re-run the **incumbent**, the setting with the highest shrunk mean score,
-``sum(score x samples) / (samples + 1)`` over every observation of it (a scout group of one sample
-with a hit does not outrank a trial of 64 with 60), and the others come from Ax. Only a setting
-that has produced a hit is re-run, so a near miss never takes the place of exploring; and only one
-whose hits came in at least ``bo.exploit_min_hit_rate`` of its samples (default 0.1): on the mid-gap
-benchmark a setting with 2 hits in 64 was re-run in every iteration after it was found, 14 trials
-without another hit, while the Ax trials beside it had half the budget to explore. Each re-run is
-attached to Ax as a trial of its own, so the model sees it too.
+improvement) seeks the best setting and gains nothing from re-running a setting it already knows. So
+``bo.exploit_trials`` of the ``trials_per_iteration`` re-run the **incumbent**, the setting with the
+highest shrunk mean score, ``sum(score x samples) / (samples + 1)`` over every observation of it (a
+scout group of one sample with a hit does not outrank a trial of 64 with 60), and the others come
+from Ax. Only a setting that has produced a hit is re-run, so a near miss never takes the place of
+exploring; and only one whose hits came in at least ``bo.exploit_min_hit_rate`` of its samples
+(default 0.1), so that a setting that hit by luck is not re-run trial after trial without another
+hit. Each re-run is attached to Ax as a trial of its own, so the model sees it too
+(BENCHMARKS.md, "Research explorations": exploitation trials).
 
 :meth:`Incumbent.leader` is the same ranking without the hit requirement: the centre of the local
 trials' search (:mod:`hts.campaign.local`).

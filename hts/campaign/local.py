@@ -1,49 +1,21 @@
 """Local trials: ``llm-bo`` searches the defect compositions next to its leading setting.
 
-With ``bo.defect_knobs: composition`` every trial fixes a count per defect type. While no setting
-hits, Ax's Gaussian process sees trial scores of ~0 everywhere, and its acquisition then goes to the
-corners of the count simplex (six defects of one type) and of the prompt and temperature ranges,
-trial after trial: on the mid-gap benchmark (session 7, seed 3) 28 of the 31 trials after the scout
-were such corners, and none hit, although the scout had found near misses (one S vacancy and five W
-substitutions, a predicted gap 0.005 eV outside the window), whose composition is one of the 21
-that hit.
+What: ``bo.local_trials`` of each iteration's trials work around the **leader**, the setting of
+highest shrunk mean score (:meth:`hts.campaign.incumbent.Incumbent.leader`; a near miss counts). While
+the leader's composition is untried they run it; after that a trial is a **probe**: its samples are
+split over ``bo.local_probes`` untried compositions one move away (a defect added, removed or changed
+into another type), with the leader's prompt values and temperature, chosen by Thompson draws from
+Ax's predictions, each part an Ax observation with its binomial standard error. An untried near miss
+is probed beside its neighbours rather than confirmed on a whole trial. The search is best-first:
+once the leader's neighbours are all tried, the runner-up's are next; with none left the slot goes
+to Ax. With ``bo.local_after_exploit`` probes go on in the exploration slots adaptive exploitation
+(:mod:`hts.campaign.allocation`) leaves.
 
-So ``bo.local_trials`` of each iteration's trials search a trust region around the **leader**, the
-setting of highest shrunk mean score so far (:meth:`hts.campaign.incumbent.Incumbent.leader`; a near
-miss counts, through the closeness term of the score): the leader itself while its composition is
-untried (a scout group rests on one or two samples), else the compositions one move away (one
-defect added, removed, or changed into another type), with the leader's prompt values and
-temperature, leaving out compositions already tried (below). Ax's model
-chooses among them: a Thompson draw from its predictive mean and standard error at each
-(:meth:`ax.Client.predict`), so that the Gaussian process still decides, within the region where the
-evidence is. The trial is attached to Ax like any other. Without a leader (no score above zero yet)
-the slot goes to Ax.
-
-Once the leader's own composition has been tried, a local trial is a **probe**: its samples are split
-over ``bo.local_probes`` of those compositions (64 over 4: 16 each), chosen one Thompson draw after
-another, and each part, grouped by the composition drawn, becomes an Ax observation of its own with
-its binomial standard error, as the scout's groups do (:mod:`hts.campaign.scout`). A composition then
-counts as tried once a part's samples have been drawn with it. Why: a composition's hit rate
-differs from its neighbours' by tens of percent (mid-gap, random placements scored by the surrogate:
-one S vacancy, one Se and one W hit in 49 % of them, with a second Se in 94 %;
-``benchmarks/bench_knob_ceiling.py --by composition``), which 16 samples
-tell apart, so a probe scans four neighbours for the samples of one trial. An untried leader is
-confirmed on a whole trial when it has hit (it may be the setting to exploit), and probed on a part
-beside three of its neighbours when it is only a near miss.
-
-With ``bo.local_after_exploit`` (the default) local trials go on once a setting is exploited, centred
-on the leader (usually the exploited setting), in the exploration slots that adaptive exploitation
-(:mod:`hts.campaign.allocation`) leaves: where the exploited setting leaves headroom, its neighbours
-are where a better one most likely is. With one composition per trial (session 10, ``local_probes:
-1``) running on after exploitation was no better (mid-gap 465 against 499 hits per 1,000): a scan of
-the ~16 neighbours took a quarter of the campaign.
-
-The search is best-first: once every composition next to the leader has been tried, local trials
-search next to the runner-up, and so on down the settings ranked by shrunk mean score
-(:meth:`hts.campaign.incumbent.Incumbent.ranked`); only when none has an untried neighbour does the
-slot go to Ax. Why: a part of 16 samples can miss a composition that hits in a fifth of its samples
-(a 3 % chance each), and on the mid-gap benchmark (seed 4) an unlucky scan left the leader, a near
-miss, with no untried neighbour; Ax then spent every later trial on that near miss's composition.
+Why: while nothing hits, the trial scores are ~0 everywhere and BoTorch's acquisition goes to the
+corners of the count simplex and of the prompt and temperature ranges, never back to the near misses
+the scout found. Neighbouring compositions differ in hit rate by tens of percent, which 16 samples
+tell apart, so one probe scans four of them (BENCHMARKS.md, "Research explorations": composition
+ceilings, local trials, local probes).
 """
 
 from __future__ import annotations

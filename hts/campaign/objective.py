@@ -9,22 +9,17 @@ root mean square ``d = sqrt(sum w_p e_p^2 / sum w_p)``; a **hit** is a candidate
 The trial metric given to Ax is ``score = (hits + SHAPING * sum(closeness(d))) / n_samples`` over
 the trial's *new* candidates: the fraction of samples that are new hits, plus a small shaping term
 that still points towards the windows while nothing hits them. Re-proposing archived or duplicate
-candidates earns nothing, so the optimiser is pushed towards new hits, not the same one again.
+candidates earns nothing, so the optimiser is pushed towards new hits, not the same one again. The
+hit term comes first because with the shaping term alone a near miss scores almost as much as a hit
+(``d = 0.14``: 0.99 against 1.0), and BO settles on near misses.
 
 The closeness (:class:`ClosenessKernel`) is ``exp(-d^2 / 2)`` by default, which is ~0 a few window
 half-widths away. ``bo.closeness_tail`` mixes in a heavy Cauchy tail, ``1 / (1 + (d / width)^2)``
 with ``width`` in half-widths (``bo.closeness_width``), which keeps an ordering at any distance
-(d = 14, 8, 2, 0.4 -> 0.04, 0.12, 0.69, 0.98 at width 3). Measured in session 7 (BENCHMARKS.md): a
-pure tail (``closeness_tail: 1``) lifted the mid-gap campaign, whose trials without a hit all
-scored ~0 with the core alone (gaps of 1.78, 1.46 or 0.45 eV against a 1.00 +- 0.05 eV window),
-from 53 to 100 hits per 1,000 over three seeds, but lowered the two campaigns whose windows are
-easy to reach (835 -> 710 and 684 -> 618): Ax then explored more once it had a setting that hit.
-So the default keeps the core alone.
-
-Why the hit term: with the shaping term alone (the metric until session 5) a near miss scores almost
-as much as a hit (``d = 0.14``, a gap 0.007 eV outside a +-0.05 eV window: 0.99 against 1.0), and
-on the mid-gap campaign BO settled on compositions whose predicted gaps sat just outside the window
-(trial scores 0.95-0.99, no hits).
+(d = 14, 8, 2, 0.4 -> 0.04, 0.12, 0.69, 0.98 at width 3). It is off by default: it helped the
+hardest target but cost the targets whose windows are easy to reach, because Ax then explored more
+once it had a setting that hit (BENCHMARKS.md, "Research explorations": hit-first objective,
+closeness tail).
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ scout's prompt values and temperature with the group's counts, and whose score i
 (:func:`hts.campaign.objective.trial_score`) of the group's new candidates over the group's samples,
 with a binomial standard error, so that a group of one sample weighs less than a trial of 64. These
 come on top of Ax's quasi-random (Sobol) start, not in place of it: when the model's idea of the
-targets is off (the mid-gap campaign, where the adapter answers a 1.0 eV request with ~1.46 eV), the
-groups all lie in one region, and a run that counted them as its start never left it (session 6:
-0-0.5 hits per 1,000 on three seeds).
+targets is off, the groups all lie in one region, and a run that counted them as its start never
+left it (BENCHMARKS.md, "Research explorations": scout groups).
 
 The scout's samples are split over ``bo.scout_prompts`` prompt settings (:func:`scout_segments`):
 the target centres first, then values spread over the prompt knobs' ranges, and its groups are keyed

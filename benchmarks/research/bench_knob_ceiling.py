@@ -12,8 +12,8 @@ knob region it chose; anything above it must come from the generator placing def
 random (its prompt). Used to read the strategy benchmark (BENCHMARKS.md). An analysis of the
 surrogate, not a strategy: these samples are not counted by any benchmark.
 
-    .venv/bin/python benchmarks/bench_knob_ceiling.py campaigns/mos2_midgap.yaml [--samples 512]
-    .venv/bin/python benchmarks/bench_knob_ceiling.py campaigns/mos2_midgap.yaml --by composition --samples 200
+    .venv/bin/python benchmarks/research/bench_knob_ceiling.py campaigns/mos2_midgap.yaml [--samples 512]
+    .venv/bin/python benchmarks/research/bench_knob_ceiling.py campaigns/mos2_midgap.yaml --by composition --samples 200
 """
 
 from __future__ import annotations

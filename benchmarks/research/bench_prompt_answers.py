@@ -4,9 +4,9 @@ For each requested band gap, draws ``--samples`` samples with the campaign's gen
 and the full defect budget (the ``llm-fixed`` setting with the prompt value changed) and prints how
 many hold an S vacancy, exactly one S vacancy and no Mo vacancy (the make-up of every mid-gap hit),
 and a Mo vacancy, and how many distinct compositions there are. The reason ``bo.scout_prompts``
-spreads the scout's prompts (BENCHMARKS.md, session 7).
+spreads the scout's prompts (BENCHMARKS.md, "Research explorations").
 
-    .venv/bin/python benchmarks/bench_prompt_answers.py campaigns/mos2_midgap.yaml
+    .venv/bin/python benchmarks/research/bench_prompt_answers.py campaigns/mos2_midgap.yaml
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ campaign's defect bounds, printing how many of them hit at all), scored by the c
 against ``bench_knob_ceiling.py`` (on/off switches only) to judge whether per-type count knobs are worth
 building. Slow in ``caps`` mode (~250 settings x 512 samples).
 
-    .venv/bin/python benchmarks/bench_count_caps.py campaigns/mos2_midgap.yaml --mode caps
+    .venv/bin/python benchmarks/research/bench_count_caps.py campaigns/mos2_midgap.yaml --mode caps
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 synthetic archive: N candidates, two targets (a band gap of 1.00 +- 0.05 eV and a formation energy
 of 0-15 eV), G compositions, predicted means and stds drawn at random.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_acquisition.py --n 20000 --groups 300 --k 5
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/research/bench_acquisition.py --n 20000 --groups 300 --k 5
 Prints the wall time, the chosen rows and how many compositions they span.
 """
 

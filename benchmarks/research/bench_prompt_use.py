@@ -6,7 +6,7 @@ values shuffled between examples, and with no property at all. A model that uses
 clearly lower loss with the true values than with shuffled ones; equal losses mean it ignores them.
 
 Run:
-    .venv/bin/python benchmarks/bench_prompt_use.py --adapter models/llm-lora --data runs/instructions
+    .venv/bin/python benchmarks/research/bench_prompt_use.py --adapter models/llm-lora --data runs/instructions
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/llm-base")
+    ap.add_argument("--base", default=None, help="base model folder (default: the embedded default, hts.settings)")
     ap.add_argument("--adapter", default=None, help="adapter folder (none: the base alone)")
     ap.add_argument("--data", type=Path, required=True, help="instruction set folder (val.jsonl)")
     ap.add_argument("--property", default="homo_lumo_gap")
@@ -30,13 +30,14 @@ def main() -> None:
     import torch
 
     from hts.hosts import host_from_key
+    from hts.settings import default_model
     from llm.dataset import read_jsonl
     from llm.model import load_with_adapter
     from llm.prompts import build_prompt
     from llm.train import evaluate_loss, tokenize_pairs
 
     torch.set_num_threads(1)
-    model, tok, _ = load_with_adapter(args.base, args.adapter)
+    model, tok, _ = load_with_adapter(args.base or str(default_model("base_model")), args.adapter)
     val = [e for e in read_jsonl(args.data / "val.jsonl", "val") if args.property in e.targets][: args.n]
     if not val:
         raise SystemExit(f"no validation example of {args.data} conditions on {args.property}")
