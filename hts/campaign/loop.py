@@ -34,6 +34,7 @@ from hts.campaign.allocation import RECENT_EXPLOIT, extra_exploit_slots
 from hts.campaign.config import BudgetSection, Campaign
 from hts.campaign.incumbent import Incumbent
 from hts.campaign.local import plan_local_trials
+from hts.campaign.motifs import hit_motifs
 from hts.campaign.objective import ClosenessKernel, distances, hit_probability, hit_term, score_sem, trial_score
 from hts.campaign.proposers import Proposer, campaign_rules, count_knob, max_defects, rule_knob
 from hts.campaign.scout import (
@@ -396,7 +397,7 @@ def run_loop(
                 proposal, segments = propose_segments(proposer, host, list(zip(parts, sizes, strict=True)), rng)
             else:
                 proposal = proposer.propose(knobs, n, rng)
-            scored = _score_new(proposal.batch, archive, scorer, campaign)
+            scored = score_new(proposal.batch, archive, scorer, campaign)
             score = trial_score(scored.distances, proposal.n_generated, kernel, scored.p_hit)
             metrics = {
                 OBJECTIVE: score,
@@ -531,7 +532,7 @@ def _observed(score: float, sem: float, campaign: Campaign) -> float | tuple[flo
 
 @dataclass
 class ScoredBatch:
-    """What :func:`_score_new` found in a trial's batch."""
+    """What :func:`score_new` found in a trial's batch."""
 
     records: list[CandidateRecord]  # the new candidates, scored
     n_hits: int
@@ -541,7 +542,7 @@ class ScoredBatch:
     p_hit: np.ndarray | None  # (len(records),) hit probabilities with bo.hit_term: expected, else None
 
 
-def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign) -> ScoredBatch:
+def score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: Campaign) -> ScoredBatch:
     """Canonicalise, drop duplicates (in the batch and in the archive), score what is new."""
     if len(batch) == 0:
         return ScoredBatch([], 0, np.zeros(0), None, [], None)
@@ -568,6 +569,7 @@ def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: 
     if campaign.bo.hit_term == "expected":
         p_hit = hit_probability(pred.mean, pred.std, list(pred.targets), campaign.targets)
     configs = new.to_configs()
+    motifs = hit_motifs(new, d == 0.0, scorer, campaign)
     records = []
     for j, (i, c) in enumerate(zip(rows, configs, strict=True)):
         preds = {t: (float(pred.mean[j, k]), float(pred.std[j, k])) for k, t in enumerate(pred.targets)}
@@ -579,6 +581,7 @@ def _score_new(batch: ConfigBatch, archive: set[str], scorer: Scorer, campaign: 
                 predictions=preds,
                 distance=float(d[j]),
                 hit=bool(d[j] == 0.0),
+                **motifs.get(j, {}),
             )
         )
     hit_rows = [i for i, dj in zip(rows, d, strict=True) if dj == 0.0]

@@ -1,6 +1,7 @@
 """``hts report``: an HTML page with PNG plots of a campaign (and of baselines run beside it).
 
-Plots: best distance and cumulative hits against evaluations (the campaign and any baseline
+The page opens with the motif table (:mod:`hts.campaign.shortlist`) and a picture of each motif's
+core. Plots: best distance and cumulative hits against evaluations (the campaign and any baseline
 directories given), new hits per trial coloured by what the trial ran (``llm-bo``'s scout,
 exploitation, local and Ax-suggested trials), predicted properties against the target windows, the
 defect-type make-up of the hits, pictures of the top structures with their defects marked, and,
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hts.campaign.results import TRIAL_KINDS, CampaignResults, rule_makeup, trial_kind
+from hts.campaign.shortlist import motif_table
 from hts.hosts import VAC
 
 
@@ -65,6 +67,7 @@ KIND_COLOURS = {
     "ax": "tab:blue",
     "fixed": "tab:gray",
     "random": "0.6",
+    "screen": "0.3",
 }
 KIND_LABELS = {
     "scout": "scout (the model chooses the composition)",
@@ -73,6 +76,7 @@ KIND_LABELS = {
     "ax": "Ax suggestion (Sobol, then BoTorch)",
     "fixed": "llm-fixed setting",
     "random": "random draws",
+    "screen": "screening chunks (random, surrogate only)",
 }
 
 
@@ -182,18 +186,39 @@ def makeup(res: CampaignResults, ranked: Any, path: Path) -> None:
 
 def top_structures(res: CampaignResults, ranked: Any, path: Path, n: int = 6) -> None:
     """Top-down pictures of the best candidates: host sites in grey, defects marked and labelled."""
+    items = [
+        (
+            rec["defects"],
+            f"#{rec['rank']} {rec['hash'][:8]}  d={rec['distance']:.2f}\n{rule_makeup(res.config_of(rec['defects']))}",
+        )
+        for rec in ranked.head(n).to_dict("records")
+    ]
+    draw_configurations(res, items, path)
+
+
+def motif_cores(res: CampaignResults, motifs: Any, path: Path, n: int = 9) -> None:
+    """Top-down pictures of the cores of the first ``n`` motifs of the motif table."""
+    items = [
+        (rec["core_defects"], f"{rec['core']}\n{rec['hits']} hits, {rec['verdict']}")
+        for rec in motifs.head(n).to_dict("records")
+    ]
+    draw_configurations(res, items, path)
+
+
+def draw_configurations(res: CampaignResults, items: list[tuple[str, str]], path: Path) -> None:
+    """One top-down panel per ``(defects text, title)``: host sites in grey, defects marked."""
     plt = _plt()
     host = res.host
     xy = host.cart_coords[:, :2]
     elements = host.elements
-    n = min(n, len(ranked))
-    cols = min(3, max(1, n))
+    n = max(1, len(items))
+    cols = min(3, n)
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
     colours = {VAC: "black"}
     palette = iter(["tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:green", "tab:brown"])
-    for ax, rec in zip(axes.ravel(), ranked.head(n).to_dict("records"), strict=False):
-        config = res.config_of(rec["defects"])
+    for ax, (defects, title) in zip(axes.ravel(), items, strict=False):
+        config = res.config_of(defects)
         for el in elements:
             idx = host.sites_of(el)
             ax.scatter(xy[idx, 0], xy[idx, 1], s=8 if el != elements[0] else 14, color="0.75", lw=0)
@@ -203,10 +228,10 @@ def top_structures(res: CampaignResults, ranked: Any, path: Path, n: int = 6) ->
             ax.scatter(
                 xy[site, 0], xy[site, 1], s=70, color=c, marker=marker, lw=2, edgecolors="k" if marker == "o" else None
             )
-        ax.set_title(f"#{rec['rank']} {rec['hash'][:8]}  d={rec['distance']:.2f}\n{rule_makeup(config)}", fontsize=8)
+        ax.set_title(title, fontsize=8)
         ax.set_aspect("equal")
         ax.axis("off")
-    for ax in axes.ravel()[n:]:
+    for ax in axes.ravel()[len(items) :]:
         ax.axis("off")
     handles = [plt.Line2D([], [], marker="x" if k == VAC else "o", ls="", color=v, label=k) for k, v in colours.items()]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
@@ -228,6 +253,9 @@ def write_report(out_dir: str | Path, baselines: list[str | Path] | None = None,
         if not main.store.trials_frame().empty:
             trial_hits(main, dest / "trial_hits.png")
             figs.append("trial_hits.png")
+        motifs = motif_table(ranked, main.host)
+        if not motifs.empty:
+            motif_cores(main, motifs, dest / "motif_cores.png")
         if not ranked.empty:
             target_windows(main, ranked, dest / "targets.png")
             makeup(main, ranked, dest / "makeup.png")
@@ -245,6 +273,13 @@ def write_report(out_dir: str | Path, baselines: list[str | Path] | None = None,
         table = (
             ranked.head(top)[cols].to_html(index=False, float_format=lambda x: f"{x:.3f}") if not ranked.empty else ""
         )
+        motif_cols = ["motif", "core", "hits", "best_distance", "verified", "confirmed", "verdict", "representative"]
+        motif_html = (
+            motifs[motif_cols].to_html(index=False, float_format=lambda x: f"{x:.3f}")
+            + '<p><img src="motif_cores.png"></p>'
+            if not motifs.empty
+            else "<p>No hits yet.</p>"
+        )
         targets = "".join(
             f"<li>{html.escape(n)}: [{t.window[0]:.3f}, {t.window[1]:.3f}] eV, weight {t.weight}</li>"
             for n, t in main.campaign.targets.items()
@@ -252,7 +287,9 @@ def write_report(out_dir: str | Path, baselines: list[str | Path] | None = None,
         body = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(main.campaign.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}} table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ccc;padding:2px 6px}} img{{max-width:100%}}</style></head><body>
-<h1>Campaign {html.escape(main.campaign.name)}</h1><h2>Summary</h2><table>{rows}</table>
+<h1>Campaign {html.escape(main.campaign.name)}</h1>
+<h2>Motifs among the hits ({len(motifs)})</h2>{motif_html}
+<h2>Summary</h2><table>{rows}</table>
 <h2>Targets</h2><ul>{targets}</ul>
 {"".join(f'<h2>{f.removesuffix(".png").replace("_", " ")}</h2><img src="{f}">' for f in figs)}
 <h2>Top {top} candidates</h2>{table}</body></html>"""

@@ -74,6 +74,8 @@ class CampaignResults:
             row["uncertainty"] = float(np.sqrt(np.mean((stds / half[: len(stds)]) ** 2))) if len(stds) else np.nan
             rows.append(row)
         out = pd.DataFrame(rows)
+        motifs = self.store.motifs_frame()
+        out = out.merge(motifs, on="hash", how="left") if not motifs.empty else out.assign(motif=None)
         orc = self.oracle_results()
         if not orc.empty:
             out = out.merge(orc, on="hash", how="left")
@@ -105,6 +107,8 @@ class CampaignResults:
                 if len(cands)
                 else 0
             ),
+            # distinct motifs among the hits: a hit stripped of its spectators (hts.campaign.motifs)
+            "hit_motifs": int(self.store.motifs_frame()["motif"].nunique()),
             "best_distance": float(cands["distance"].min()) if len(cands) else float("nan"),
             "verified": len(orc),
             # verified candidates the oracle also puts inside every target window
@@ -152,9 +156,9 @@ def oracle_agreement(ranked: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
     return out
 
 
-TRIAL_KINDS = ("scout", "exploit", "local", "ax", "fixed", "random")
+TRIAL_KINDS = ("scout", "exploit", "local", "ax", "fixed", "random", "screen")
 """What a stored trial ran: ``llm-bo``'s scout, exploitation, local and Ax-suggested trials, ``llm-fixed``'s
-fixed setting, ``random``'s draws."""
+fixed setting, ``random``'s draws, ``screen``'s chunks."""
 
 
 def trial_kind(strategy: str, extra: dict[str, Any] | None) -> str:
@@ -164,7 +168,7 @@ def trial_kind(strategy: str, extra: dict[str, Any] | None) -> str:
         if extra.get("scout"):
             return "scout"
         return "exploit" if extra.get("exploit") else "local" if extra.get("local") else "ax"
-    return "fixed" if strategy == "llm-fixed" else "random"
+    return {"llm-fixed": "fixed", "screen": "screen"}.get(strategy, "random")
 
 
 def trial_kind_counts(trials: pd.DataFrame) -> dict[str, int]:
@@ -186,47 +190,53 @@ def rule_makeup(config: DefectConfiguration) -> str:
     return " + ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(config.rule_counts().items())) or "pristine"
 
 
-def export_top(out_dir: str | Path, top: int, dest: str | Path, per_composition: int | None = None) -> Path:
-    """Write the ``top`` ranked candidates as CIFs (``<rank>_<hash>.cif``), a CSV and the campaign file.
+def export_shortlist(
+    out_dir: str | Path,
+    dest: str | Path,
+    top: int = 20,
+    per_motif: int = 1,
+    all_placements: bool = False,
+    verified_only: bool = False,
+) -> Path:
+    """Write the shortlist as CIFs (``<rank>_<hash>.cif``), ``candidates.csv``, ``motifs.csv`` and the
+    campaign file.
 
-    ``per_composition``: at most that many candidates of any one defect make-up (defects per type),
-    the best ranked of each, so that a shortlist for DFT spans compositions instead of holding many
-    placements of the same defects; ranks stay those of the whole archive."""
+    By default one representative per motif (:mod:`hts.campaign.shortlist`: confirmed motifs first,
+    rejected ones left out), at most ``top`` motifs, ``per_motif`` hits of each. ``all_placements``:
+    the ``top`` ranked candidates one by one, hits or not (every placement, the archive's order).
+    ``verified_only``: only hits the oracle confirmed. Ranks are those of the whole archive."""
+    from hts.campaign.shortlist import motif_table, shortlist
+
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
-    if per_composition is not None and per_composition < 1:
-        raise ConfigError(f"--per-composition must be at least 1, got {per_composition}")
+    if per_motif < 1:
+        raise ConfigError(f"--per-motif must be at least 1, got {per_motif}")
     res = CampaignResults.open(out_dir)
     try:
         ranked = res.ranked()
         if ranked.empty:
             raise ConfigError(f"{out_dir} has no candidates yet; nothing to export")
+        motifs = motif_table(ranked, res.host)
+        if all_placements:
+            chosen = ranked.head(top)
+            if verified_only:
+                chosen = ranked[ranked.get("oracle_hit", pd_false(ranked)).eq(True)].head(top)
+        else:
+            chosen = shortlist(ranked, res.host, per_motif, verified_only)
+            keep = set(chosen["motif"].drop_duplicates().head(top))
+            chosen = chosen[chosen["motif"].isin(keep)]
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        rows: list[int] = []
-        configs: list[DefectConfiguration] = []
-        makeups: list[str] = []
-        seen: dict[str, int] = {}
-        for i, rec in enumerate(ranked.to_dict("records")):
-            if len(rows) >= top:
-                break
-            config = res.config_of(rec["defects"])
-            makeup = rule_makeup(config)
-            if per_composition is not None and seen.get(makeup, 0) >= per_composition:
-                continue
-            seen[makeup] = seen.get(makeup, 0) + 1
-            rows.append(i)
-            configs.append(config)
-            makeups.append(makeup)
-        chosen = ranked.iloc[rows].copy()
         files = []
-        for rec, config in zip(chosen.to_dict("records"), configs, strict=True):
+        chosen = chosen.copy()
+        for rec in chosen.to_dict("records"):
             name = f"{int(rec['rank']):04d}_{rec['hash']}.cif"
-            (dest / name).write_text(config.to_cif())
+            (dest / name).write_text(res.config_of(rec["defects"]).to_cif())
             files.append(name)
         chosen.insert(1, "cif", files)
-        chosen.insert(4, "defect_types", makeups)
+        chosen.insert(4, "defect_types", [rule_makeup(res.config_of(d)) for d in chosen["defects"]])
         chosen.to_csv(dest / "candidates.csv", index=False)
+        motifs.to_csv(dest / "motifs.csv", index=False)
         shutil.copyfile(res.out_dir / "campaign.yaml", dest / "campaign.yaml")
         from hts.provenance import write_provenance
 
@@ -235,10 +245,19 @@ def export_top(out_dir: str | Path, top: int, dest: str | Path, per_composition:
             {
                 "campaign_dir": str(res.out_dir),
                 "top": top,
-                "per_composition": per_composition,
+                "per_motif": per_motif,
+                "all_placements": all_placements,
+                "verified_only": verified_only,
                 "summary": json.loads(json.dumps(res.summary(), default=str)),
             },
         )
         return dest
     finally:
         res.close()
+
+
+def pd_false(frame: pd.DataFrame) -> pd.Series:
+    """An all-False column for ``frame`` (no oracle results)."""
+    import pandas as pd
+
+    return pd.Series(False, index=frame.index)

@@ -45,15 +45,30 @@ def run(
     )
 
 
+SHORT_NAMES = {
+    "homo": "HOMO",
+    "lumo": "LUMO",
+    "homo_lumo_gap": "gap",
+    "formation_energy": "E_form",
+    "formation_energy_per_site": "E_form/def",
+    "energy_per_atom": "E/atom",
+    "fermi_level": "E_F",
+    "normalized_homo": "HOMO-VBM",
+    "normalized_lumo": "LUMO-VBM",
+}
+"""Column headings of target properties in ``hts status`` (legible at 80 columns)."""
+
+
 def status(
     out_dir: Path = typer.Argument(..., help="Campaign output directory."),
-    top: int = typer.Option(10, help="Show this many best candidates."),
+    top: int = typer.Option(5, help="Show this many best candidates (one line each)."),
+    motifs: int = typer.Option(10, help="Show this many motifs (the shortlist's order)."),
 ) -> None:
-    """Progress, hit counts and the best candidates of a campaign."""
+    """Progress, the motifs among the hits with the oracle's verdict, and the best candidates."""
     from rich.console import Console
-    from rich.table import Table
 
     from hts.campaign.results import CampaignResults
+    from hts.campaign.shortlist import motif_table
 
     console = Console()
     res = CampaignResults.open(out_dir)
@@ -61,8 +76,8 @@ def status(
         s = res.summary()
         console.print(
             f"[bold]{s['name']}[/] ({s['strategy']}, {s['host']}): trials {s['trials']}/{s['max_trials']}, "
-            f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']} "
-            f"({s['hit_compositions']} defect make-ups), "
+            f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']} in "
+            f"[bold]{s['hit_motifs']} motifs[/] ({s['hit_compositions']} defect make-ups), "
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
             + (f" ({s['confirmed']} inside every target window by the oracle)" if s["verified"] else "")
         )
@@ -72,38 +87,82 @@ def status(
         ranked = res.ranked()
         if ranked.empty:
             return
-        verified = "oracle_hit" in ranked  # a column saying what the oracle made of the verified ones
-        heads = ["rank", "hash", "defects", "distance", *[f"pred {n}" for n in res.campaign.targets]]
-        table = Table(*heads, *(["oracle"] if verified else []))
-        for rec in ranked.head(top).to_dict("records"):
-            preds = [f"{rec[f'pred_{n}']:.3f} ± {rec[f'std_{n}']:.3f}" for n in res.campaign.targets]
-            row = [str(rec["rank"]), rec["hash"], rec["defects"][:40], f"{rec['distance']:.3f}", *preds]
-            if verified:
-                hit = rec["oracle_hit"]
-                row.append("" if hit is None or hit != hit else "hit" if hit else "miss")  # None/NaN: not verified
-            table.add_row(*row)
-        console.print(table)
+        table = motif_table(ranked, res.host)
+        if not table.empty:
+            console.print(_motif_rich_table(table.head(motifs), len(table)))
+        console.print(_candidate_rich_table(ranked.head(top), list(res.campaign.targets)))
     finally:
         res.close()
 
 
+def _motif_rich_table(table: Any, total: int) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    out = Table(
+        "motif",
+        "core",
+        "hits",
+        "best d",
+        "oracle",
+        box=box.SIMPLE_HEAD,
+        title=f"motifs among the hits ({len(table)} of {total})",
+        title_justify="left",
+    )
+    for rec in table.to_dict("records"):
+        oracle = "-" if rec["verdict"] == "unverified" else f"{rec['verdict']} {rec['confirmed']}/{rec['verified']}"
+        out.add_row(rec["motif"], rec["core"], str(rec["hits"]), f"{rec['best_distance']:.3f}", oracle)
+    for col in out.columns:
+        col.no_wrap = col.header != "core"
+    return out
+
+
+def _candidate_rich_table(ranked: Any, targets: list[str]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    verified = "oracle_hit" in ranked  # a column saying what the oracle made of the verified ones
+    heads = ["rank", "hash", "n", "distance", *[SHORT_NAMES.get(n, n) for n in targets]]
+    out = Table(
+        *heads, *(["oracle"] if verified else []), box=box.SIMPLE_HEAD, title="best candidates", title_justify="left"
+    )
+    for rec in ranked.to_dict("records"):
+        preds = [f"{rec[f'pred_{n}']:.3f}±{rec[f'std_{n}']:.3f}" for n in targets]
+        row = [str(rec["rank"]), rec["hash"], str(rec["n_defects"]), f"{rec['distance']:.3f}", *preds]
+        if verified:
+            hit = rec["oracle_hit"]
+            row.append("" if hit is None or hit != hit else "hit" if hit else "miss")  # None/NaN: not verified
+        out.add_row(*row)
+    for col in out.columns:
+        col.no_wrap = True
+    return out
+
+
 def export(
     out_dir: Path = typer.Argument(..., help="Campaign output directory."),
-    top: int = typer.Option(20, help="Number of ranked candidates to export."),
-    out: Path = typer.Option(..., help="Destination folder for the CIFs and candidates.csv."),
-    per_composition: int | None = typer.Option(
-        None, help="At most this many candidates of any one defect make-up (the best ranked of each)."
+    out: Path = typer.Option(..., help="Destination folder for the CIFs, candidates.csv and motifs.csv."),
+    top: int = typer.Option(20, help="At most this many motifs (with --all: this many candidates)."),
+    per_motif: int = typer.Option(
+        1,
+        help="Hits per motif: the representative first (fewest defects, then the lowest predicted "
+        "formation energy per defect, then the smallest uncertainty; oracle-confirmed hits first).",
     ),
+    all_placements: bool = typer.Option(
+        False, "--all", help="Every candidate in rank order instead of one per motif (hits or not)."
+    ),
+    verified_only: bool = typer.Option(False, "--verified-only", help="Only hits the oracle confirmed."),
 ) -> None:
-    """Export ranked candidate CIFs, a CSV of predictions/uncertainty/oracle results and the campaign."""
+    """Export the shortlist: one CIF per motif (confirmed by the oracle first), candidates.csv with
+    predictions, uncertainty, motif, core and spectators, motifs.csv and the campaign file."""
     import pandas as pd
     from rich.console import Console
 
-    from hts.campaign.results import export_top
+    from hts.campaign.results import export_shortlist
 
-    dest = export_top(out_dir, top, out, per_composition)
-    n = len(pd.read_csv(dest / "candidates.csv"))
-    Console().print(f"exported {n} candidates to {dest}")
+    dest = export_shortlist(out_dir, out, top, per_motif, all_placements, verified_only)
+    frame = pd.read_csv(dest / "candidates.csv")
+    n_motifs = frame["motif"].nunique() if "motif" in frame else 0
+    Console().print(f"exported {len(frame)} candidates ({n_motifs} motifs) to {dest}")
 
 
 def report(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hts.campaign.results import CampaignResults, export_top, rule_makeup, trial_kind
+from hts.campaign.results import CampaignResults, export_shortlist, trial_kind
 from hts.campaign.runner import run_campaign
 from hts.errors import ConfigError
 from tests.hts.campaign.conftest import campaign_text
@@ -108,22 +108,25 @@ def test_random_campaign_runs_and_exports(tmp_path, tiny_surrogate):
         first = extra["first_hit_sample"]
         assert (first is None) == (n_hits == 0)
         assert first is None or 1 <= first <= n_valid
-    dest = export_top(out, 5, tmp_path / "export")
+    # every placement, in rank order
+    dest = export_shortlist(out, tmp_path / "export", top=5, all_placements=True)
     cifs = sorted(dest.glob("*.cif"))
     assert len(cifs) == 5 and cifs[0].name.startswith("0001_")
     assert (dest / "candidates.csv").read_text().count("\n") == 6
     assert (dest / "campaign.yaml").is_file()
-    # a shortlist that spans compositions: at most one candidate per defect make-up, the best ranked of each
+    # the default shortlist: one representative per motif, each a hit with the motif's columns
     import pandas as pd
 
-    spread = pd.read_csv(export_top(out, 4, tmp_path / "spread", per_composition=1) / "candidates.csv")
-    assert spread["defect_types"].is_unique and spread["rank"].iloc[0] == 1
-    assert spread["rank"].is_monotonic_increasing
-    firsts = ranked.assign(makeup=[rule_makeup(res.config_of(d)) for d in ranked["defects"]])
-    firsts = firsts.drop_duplicates("makeup")["rank"].head(4).tolist()
-    assert spread["rank"].tolist() == firsts
-    with pytest.raises(ConfigError, match="per-composition"):
-        export_top(out, 4, tmp_path / "bad", per_composition=0)
+    short = pd.read_csv(export_shortlist(out, tmp_path / "short") / "candidates.csv")
+    motifs = pd.read_csv(tmp_path / "short" / "motifs.csv")
+    assert short["motif"].is_unique and short["hit"].all()
+    assert list(short["motif"]) == list(motifs["motif"].head(20))  # the motif table's order
+    assert {"motif_hits", "core", "core_words", "spectators", "verdict"} <= set(short.columns)
+    assert (short["motif_hits"] >= 1).all() and short["motif_hits"].sum() <= summary.hits
+    two = pd.read_csv(export_shortlist(out, tmp_path / "two", per_motif=2) / "candidates.csv")
+    assert two.groupby("motif").size().max() <= 2 and len(two) >= len(short)
+    with pytest.raises(ConfigError, match="per-motif"):
+        export_shortlist(out, tmp_path / "bad", per_motif=0)
 
 
 def test_status_export_report_commands(tmp_path, tiny_surrogate):
@@ -138,15 +141,14 @@ def test_status_export_report_commands(tmp_path, tiny_surrogate):
     res = runner.invoke(app, ["status", str(out), "--top", "3"])
     assert res.exit_code == 0, res.output
     assert "trials 4/4" in res.output and "trials by kind: random 4" in res.output
-    assert "defect make-ups)" in res.output  # how many compositions the hits span
-    res = runner.invoke(app, ["export", str(out), "--top", "3", "--out", str(tmp_path / "export")])
+    assert "motifs" in res.output and "defect make-ups)" in res.output  # how many motifs the hits span
+    assert "motifs among the hits" in res.output  # the motif table
+    res = runner.invoke(app, ["export", str(out), "--top", "3", "--all", "--out", str(tmp_path / "export")])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "export").glob("000[1-3]_*.cif"))) == 3
-    res = runner.invoke(
-        app, ["export", str(out), "--top", "3", "--per-composition", "1", "--out", str(tmp_path / "e1")]
-    )
+    res = runner.invoke(app, ["export", str(out), "--top", "2", "--out", str(tmp_path / "e1")])
     assert res.exit_code == 0, res.output
-    assert "exported 3 candidates" in res.output
+    assert "exported 2 candidates (2 motifs)" in res.output
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "report" / "index.html").is_file() and (out / "report" / "trial_hits.png").is_file()

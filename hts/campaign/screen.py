@@ -1,0 +1,117 @@
+"""The ``screen`` strategy: what a user would try first, and the baseline every other strategy must beat.
+
+Uniform random configurations under the campaign's rules (:class:`hts.campaign.proposers.RandomProposer`)
+scored by the surrogate at its full speed, :data:`CHUNK` at a time. A chunk is stored as one trial.
+Only what a user can act on is stored: the hits (canonicalised, de-duplicated against the archive,
+each with its motif, exactly as in the other strategies) and the :data:`KEEP_NEAREST` nearest misses of
+each chunk (so that best distances and near misses are on record); the rest are counted, not kept.
+
+Budget: ``budget.max_evaluations`` configurations when given, else as many as the campaign's
+iterations x trials x samples would give any other strategy; ``budget.wall_clock_hours`` stops it
+earlier when given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hts.campaign.config import Campaign
+from hts.campaign.loop import RunSummary, Scorer, score_new
+from hts.campaign.objective import distances
+from hts.campaign.proposers import RandomProposer
+from hts.campaign.store import CampaignStore, TrialRecord
+from hts.hosts import Host
+
+CHUNK = 50_000
+"""Configurations drawn and scored per call (and stored as one trial)."""
+KEEP_NEAREST = 100
+"""Misses kept per chunk, nearest to the targets first."""
+
+
+def screen_budget(campaign: Campaign) -> int:
+    """Configurations a screening campaign may score (see the module docstring)."""
+    b = campaign.budget
+    if b.max_evaluations is not None:
+        return b.max_evaluations
+    return b.iterations * b.trials_per_iteration * b.samples_per_trial
+
+
+def run_screen(
+    campaign: Campaign,
+    host: Host,
+    store: CampaignStore,
+    scorer: Scorer,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunSummary:
+    """Run (or continue) a screening campaign until its budget is spent; resumable like the loop."""
+    t_start = time.perf_counter()
+    hours = campaign.budget.wall_clock_hours
+    deadline = t_start + hours * 3600 if hours else None
+    total = screen_budget(campaign)
+    archive = store.known_hashes()
+    proposer = RandomProposer(host, campaign)
+    evaluations = store.n_evaluations()
+    last = store.last_trial()
+    trial_id = 0 if last is None else last[0] + 1
+    stopped = "max_evaluations"
+    while evaluations < total:
+        if deadline is not None and time.perf_counter() > deadline:
+            stopped = "wall_clock"
+            break
+        if should_stop is not None and should_stop():
+            stopped = "interrupted"
+            break
+        t0 = time.perf_counter()
+        n = min(CHUNK, total - evaluations)
+        batch = proposer.propose({}, n, np.random.default_rng([campaign.seed, trial_id])).batch
+        pred = scorer.score(batch)
+        d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
+        keep = _worth_keeping(d)
+        scored = score_new(batch.take(keep), archive, scorer, campaign)
+        trial = TrialRecord(
+            trial_id=trial_id,
+            iteration=trial_id,
+            strategy="screen",
+            knobs={},
+            n_generated=n,
+            n_valid=len(batch),
+            n_new=len(scored.records),
+            n_hits=scored.n_hits,
+            metrics={"hit_fraction": scored.n_hits / max(1, n), "best_distance": float(d.min())},
+            wall_time_s=time.perf_counter() - t0,
+            extra={"scored_hits": int((d == 0).sum())},
+        )
+        store.record_trial(trial, scored.records)
+        archive.update(r.hash for r in scored.records)
+        evaluations += len(batch)
+        if progress is not None:
+            progress(_event(trial_id, evaluations, total, scored.n_hits, len(scored.records)))
+        trial_id += 1
+    hits = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
+    return RunSummary(trial_id, evaluations, store.n_candidates(), hits, stopped, time.perf_counter() - t_start)
+
+
+def _worth_keeping(d: np.ndarray) -> np.ndarray:
+    """Rows to store: every hit and the :data:`KEEP_NEAREST` nearest misses."""
+    misses = np.flatnonzero(d > 0)
+    nearest = misses[np.argsort(d[misses], kind="stable")[:KEEP_NEAREST]]
+    return np.sort(np.concatenate([np.flatnonzero(d == 0), nearest]))
+
+
+def _event(trial_id: int, evaluations: int, total: int, hits: int, new: int) -> dict[str, Any]:
+    """A progress event in the loop's shape (the bar counts configurations, not trials)."""
+    return {
+        "trial": trial_id,
+        "iteration": trial_id,
+        "trials": evaluations,
+        "max_trials": total,
+        "evaluations": evaluations,
+        "new": new,
+        "hits": hits,
+        "score": hits / max(1, new),
+    }

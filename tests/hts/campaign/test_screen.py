@@ -1,0 +1,55 @@
+"""The ``screen`` strategy: uniform random configurations scored by the surrogate in large chunks."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from hts.campaign import screen
+from hts.campaign.results import CampaignResults, export_shortlist
+from hts.campaign.runner import run_campaign
+from tests.hts.campaign.conftest import campaign_text
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_screen_stores_hits_with_motifs_and_nearest_misses(tmp_path, tiny_surrogate, monkeypatch):
+    monkeypatch.setattr(screen, "CHUNK", 3_000)
+    monkeypatch.setattr(screen, "KEEP_NEAREST", 10)
+    extra = "budget: {max_evaluations: 7000}\n"
+    text = campaign_text(tiny_surrogate, strategy="screen").replace(
+        "budget: {iterations: 3, trials_per_iteration: 2, samples_per_trial: 32}\n", extra
+    )
+    summary, out = run_campaign(_write(tmp_path, text), out=tmp_path / "run")
+    assert summary.evaluations == 7000 and summary.trials == 3  # 3,000 + 3,000 + 1,000
+    assert summary.stopped == "max_evaluations"
+    res = CampaignResults.open(out)
+    try:
+        ranked = res.ranked()
+        trials = res.store.trials_frame()
+        s = res.summary()
+    finally:
+        res.close()
+    hits = ranked[ranked["hit"].astype(bool)]
+    assert len(hits) > 0 and hits["motif"].notna().all() and ranked.loc[~ranked["hit"], "motif"].isna().all()
+    assert (~ranked["hit"]).sum() <= 3 * 10  # misses: only the nearest of each chunk
+    assert list(trials["strategy"].unique()) == ["screen"] and s["screen trials"] == 3
+    assert s["hit_motifs"] == hits["motif"].nunique() <= len(hits)
+    # every hit scored in a chunk is stored once (unique) or was a duplicate of one stored earlier
+    assert trials["n_hits"].sum() == len(hits) <= sum(e["scored_hits"] for e in trials["extra"])
+    short = pd.read_csv(export_shortlist(out, tmp_path / "export", top=1000) / "candidates.csv")
+    assert short["motif"].is_unique and len(short) == s["hit_motifs"]
+
+
+def test_screen_resumes_without_repeating(tmp_path, tiny_surrogate, monkeypatch):
+    monkeypatch.setattr(screen, "CHUNK", 2_000)
+    text = campaign_text(tiny_surrogate, strategy="screen").replace(
+        "budget: {iterations: 3, trials_per_iteration: 2, samples_per_trial: 32}\n", "budget: {max_evaluations: 4000}\n"
+    )
+    path = _write(tmp_path, text)
+    first, out = run_campaign(path, out=tmp_path / "run")
+    again, _ = run_campaign(path, out=out, resume=True)
+    assert first.evaluations == 4000 and again.trials == first.trials  # nothing left to do
