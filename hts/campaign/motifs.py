@@ -7,12 +7,17 @@ motif.
 
 A hit's **core** is what remains after removing its defects one at a time, keeping each removal that
 leaves the surrogate's prediction inside every target window widened by :data:`SLACK` of its
-half-width, and undoing the others. Removal order
-(fixed, so the core of a configuration is reproducible): substitutions before vacancies (isovalent
-substitutions are the usual spectators), within each kind the defect farthest from its nearest other
-defect first, ties by site index. A core keeps at least one defect. The **motif** is the canonical
-hash of the core under the host's symmetry (:mod:`hts.canonical`), so a core placed anywhere in the
-cell, rotated or mirrored, is one motif. The removed defects are the hit's **spectators**.
+half-width, and undoing the others. Removal order (fixed, so the core of a configuration is
+reproducible): substitutions before vacancies (isovalent substitutions are the usual spectators),
+within each kind the defect farthest from its nearest other defect first, ties by site index. A core
+keeps at least one defect. The removed defects are the hit's **spectators**.
+
+The **motif** is the core's multiset of **clusters**: defects within :data:`ADJACENT_FACTOR` times the
+host's shortest site-site distance of each other (the first neighbour shells) form one cluster, and
+each cluster is hashed canonically under the host's symmetry (:mod:`hts.canonical`). Two S vacancies
+4.5 A apart are one cluster (their levels interact: GFN1-xTB gap 0.50 eV against 0.94 eV for one);
+two S vacancies 10 A apart are two isolated vacancies wherever they sit, so "3 V_S (apart)" is one
+motif and not one per relative placement, of which an 8x8 cell has hundreds.
 
 Why the slack: on the demo campaign (HOMO/LUMO window, 746 hits) strict windows gave 14 motifs, 13 of
 them an S vacancy plus one Se whose removal moved the predicted LUMO by less than 0.05 eV across the
@@ -25,6 +30,7 @@ defect count of the batch), each on the hits that still have a defect to try at 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,16 +41,17 @@ from hts.campaign.config import Campaign
 from hts.campaign.objective import distances
 from hts.campaign.store import format_defects
 from hts.canonical import canonical_hashes, hash_hex
-from hts.defects import PAD, ConfigBatch
+from hts.defects import PAD, ConfigBatch, DefectConfiguration
 from hts.hosts import VAC, Host
 
 SLACK = 0.25
 """A removal that keeps the prediction within this fraction of each window's half-width outside the
 window still counts as inside (see the module docstring)."""
 
-ADJACENT_FACTOR = 1.8
-"""Defects closer than this many times the host's shortest site-site distance are adjacent (first
-neighbour shells: Mo-S, S-S and Mo-Mo in MoS2; B-N and B-B in h-BN)."""
+ADJACENT_FACTOR = 1.9
+"""Defects within this many times the host's shortest site-site distance are adjacent: the first
+neighbour shells (MoS2: Mo-S 2.42 A, S-S 3.13 / 3.19 / 4.47 A, Mo-Mo 3.19 A, not the 5.5 A shells;
+h-BN: B-N 1.45 A and B-B 2.51 A)."""
 
 Inside = Callable[[ConfigBatch], np.ndarray]
 """Whether the surrogate puts each configuration of a batch inside every target window: (N,) bool."""
@@ -66,10 +73,40 @@ class Motifs:
         return masked(self.batch, self.batch.mask & ~self.keep)
 
     def hashes(self) -> list[str]:
-        """Motif hash (the core's canonical hash, 16 hex digits) of each row."""
+        """Motif hash of each row: the sorted canonical hashes of its core's clusters, hashed (16 hex)."""
         if len(self.batch) == 0:
             return []
-        return [hash_hex(h) for h in canonical_hashes(self.cores)]
+        clusters = [clusters_of(c.host, c.defects) for c in self.cores.to_configs()]
+        flat = [cl for row in clusters for cl in row]
+        codes = [hash_hex(h) for h in canonical_hashes(ConfigBatch.from_configs(flat))]
+        out, i = [], 0
+        for row in clusters:
+            parts = sorted(codes[i : i + len(row)])
+            i += len(row)
+            out.append(parts[0] if len(parts) == 1 else _combine(parts))
+        return out
+
+
+def _combine(parts: list[str]) -> str:
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+
+
+def clusters_of(host: Host, defects: tuple[tuple[int, str], ...]) -> list[DefectConfiguration]:
+    """The clusters of adjacent defects (:data:`ADJACENT_FACTOR`), each as a configuration."""
+    dist = host.distance_matrix
+    cutoff = adjacency_cutoff(host)
+    groups: list[list[tuple[int, str]]] = []
+    for site, sp in defects:
+        joined = [g for g in groups if any(dist[site, t] <= cutoff for t, _ in g)]
+        merged = [(site, sp)] + [d for g in joined for d in g]
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [DefectConfiguration.from_mapping(host, g) for g in groups]
+
+
+def adjacency_cutoff(host: Host) -> float:
+    """Distance (A) within which two defects are adjacent."""
+    dist = host.distance_matrix
+    return ADJACENT_FACTOR * float(dist[dist > 0].min())
 
 
 def masked(batch: ConfigBatch, keep: np.ndarray) -> ConfigBatch:
@@ -117,43 +154,38 @@ def find_motifs(batch: ConfigBatch, inside: Inside) -> Motifs:
     return Motifs(batch, keep)
 
 
-def _notation(host: Host, site: int, species: str) -> str:
-    """Kroeger-Vink-like name of one defect: ``V_S`` (vacancy), ``W_Mo`` (W on a Mo site)."""
-    element = host.site_species[site]
-    return f"V_{element}" if species == VAC else f"{species}_{element}"
-
-
 def describe_core(host: Host, defects: list[tuple[int, str]]) -> str:
-    """A core in words: ``V_S``, ``V_Mo + 2 V_S (adjacent)``, ``2 V_S (apart)``.
+    """A core in words: ``V_S``, ``V_Mo + 2 V_S (adjacent)`` (one cluster), ``3 V_S (apart)``
+    (isolated defects), ``V_S + [V_Mo + V_S]`` (isolated defects, then clusters in brackets).
 
-    Defect types are counted in the order vacancies, then substitutions (alphabetical within each);
-    with more than one defect, ``adjacent`` when they form one cluster of neighbours
-    (:data:`ADJACENT_FACTOR`), ``apart`` otherwise."""
+    Defect types are counted in the order vacancies, then substitutions (alphabetical within each)."""
     if not defects:
         return "pristine"
+    clusters = clusters_of(host, tuple(defects))
+    if len(clusters) == 1:
+        text = _counted(host, list(clusters[0].defects))
+        return text if len(defects) == 1 else f"{text} (adjacent)"
+    if all(c.n_defects == 1 for c in clusters):
+        return f"{_counted(host, list(defects))} (apart)"
+    isolated = [d for c in clusters if c.n_defects == 1 for d in c.defects]
+    groups = sorted(f"[{_counted(host, list(c.defects))}]" for c in clusters if c.n_defects > 1)
+    head = [_counted(host, isolated)] if isolated else []
+    return " + ".join([*head, *groups])
+
+
+def _counted(host: Host, defects: list[tuple[int, str]]) -> str:
     counts: dict[str, int] = {}
     for site, sp in defects:
         name = _notation(host, site, sp)
         counts[name] = counts.get(name, 0) + 1
     names = sorted(counts, key=lambda n: (not n.startswith("V_"), n))
-    text = " + ".join(f"{counts[n]} {n}" if counts[n] > 1 else n for n in names)
-    if len(defects) == 1:
-        return text
-    return f"{text} ({'adjacent' if connected(host, [s for s, _ in defects]) else 'apart'})"
+    return " + ".join(f"{counts[n]} {n}" if counts[n] > 1 else n for n in names)
 
 
-def connected(host: Host, sites: list[int]) -> bool:
-    """Whether ``sites`` form one cluster under the adjacency cutoff (:data:`ADJACENT_FACTOR`)."""
-    dist = host.distance_matrix
-    cutoff = ADJACENT_FACTOR * float(dist[dist > 0].min())
-    seen, todo = {sites[0]}, [sites[0]]
-    while todo:
-        s = todo.pop()
-        for t in sites:
-            if t not in seen and dist[s, t] <= cutoff:
-                seen.add(t)
-                todo.append(t)
-    return len(seen) == len(sites)
+def _notation(host: Host, site: int, species: str) -> str:
+    """Kroeger-Vink-like name of one defect: ``V_S`` (vacancy), ``W_Mo`` (W on a Mo site)."""
+    element = host.site_species[site]
+    return f"V_{element}" if species == VAC else f"{species}_{element}"
 
 
 class _Scorer(Protocol):

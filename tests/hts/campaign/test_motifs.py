@@ -99,3 +99,25 @@ def test_core_in_words(defects, words):
 
 def test_distant_defects_are_described_apart():
     assert describe_core(MOS2, [(s, VAC) for s in _nearest_s_pair(True)]) == "2 V_S (apart)"
+
+
+def test_isolated_defects_are_one_motif_wherever_they_sit():
+    host = get_host("MoS2")  # 8x8: room for many placements of three isolated S vacancies
+    s_sites = [s for s in range(host.n_sites) if host.site_species[s] == "S"]
+    rng = np.random.default_rng(1)
+    configs = []
+    while len(configs) < 6:
+        trio = [int(x) for x in rng.choice(s_sites, 3, replace=False)]
+        if all(host.distance_matrix[a, b] > 6.0 for i, a in enumerate(trio) for b in trio[i + 1 :]):
+            configs.append(DefectConfiguration.from_mapping(host, [(s, VAC) for s in trio]))
+    found = find_motifs(ConfigBatch.from_configs(configs), lambda b: np.ones(len(b), bool))
+    assert len(set(found.hashes())) == 1
+    assert describe_core(host, list(configs[0].defects)) == "3 V_S (apart)"
+
+
+def test_a_cluster_beside_an_isolated_defect_is_named_in_brackets():
+    host = get_host("MoS2")
+    s_sites = [s for s in range(host.n_sites) if host.site_species[s] == "S"]
+    far = max(s_sites, key=lambda s: host.distance_matrix[0, s])
+    words = describe_core(host, [(0, VAC), (64, VAC), (far, VAC)])
+    assert words == "V_S + [V_Mo + V_S]"
