@@ -7,17 +7,21 @@ synchronous commits.
 
 Tables: ``meta`` (key/value: campaign file, versions, git hash, seeds), ``trials`` (knobs, counts,
 metrics), ``candidates`` (canonical hash, defects, predictions, uncertainty, distance, hit),
-``ax_state`` (JSON snapshot of the Ax client after each trial), ``oracle`` (verification results).
+``ax_state`` (JSON snapshot of the Ax client after each trial), ``oracle`` (verification results),
+``motifs`` (for every hit: its motif hash, its core and its spectators, :mod:`hts.campaign.motifs`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hts.errors import StoreError
 
@@ -35,6 +39,9 @@ class CandidateRecord:
     predictions: dict[str, tuple[float, float]]  # property -> (mean, std)
     distance: float
     hit: bool
+    motif: str | None = None  # hits: canonical hash of the core (hts.campaign.motifs)
+    core: str | None = None  # hits: the core's defects, "site:species,..."
+    spectators: str | None = None  # hits: the defects stripped from it
 
 
 @dataclass
@@ -58,22 +65,139 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
-class CampaignStore:
-    """SQLAlchemy-backed store of one campaign."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL; ``None`` for other back ends and in-memory databases."""
+    from sqlalchemy.engine import make_url
 
-    def __init__(self, url: str) -> None:
+    try:
+        u = make_url(url)
+    except Exception:  # an unparsable URL is reported when the engine is made
+        return None
+    db = u.database
+    if u.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+SALVAGE_FLAG = "--salvage"  # `hts export` reads a damaged store with it (no check, read-only)
+
+
+def damaged_store_error(path: str | Path, problem: str) -> StoreError:
+    """The error for a store that fails its check: the file, the problem and what to do."""
+    folder = Path(path).parent
+    return StoreError(
+        f"the campaign store {path} is damaged ({problem}); nothing more was read from it and nothing was "
+        f"written to it. Restore {Path(path).name} from a backup of {folder}, or export what is still readable "
+        f"with `hts export {folder} {SALVAGE_FLAG} --out DIR`"
+    )
+
+
+def check_sqlite_file(path: str | Path) -> None:
+    """``PRAGMA quick_check`` of an SQLite file through a read-only connection (the file is never
+    written, a WAL left by a killed run is read, not checkpointed; without a WAL the file is opened
+    immutable, so that not even an empty WAL is created next to it); :class:`StoreError` if it fails."""
+    from urllib.parse import quote
+
+    path = Path(path)
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    try:
+        con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{mode}", uri=True, timeout=30)
+        try:
+            rows = [str(r[0]) for r in con.execute("PRAGMA quick_check(10)")]
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreError(f"the campaign store {path} is locked by another process: {exc}") from None
+        raise damaged_store_error(path, str(exc)) from None
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        raise damaged_store_error(path, str(exc)) from None
+    if rows != ["ok"]:
+        found = [" ".join(r.replace("*** in database main ***", "").split()) for r in rows[:3]]
+        raise damaged_store_error(path, "; ".join(f for f in found if f) or "quick_check found problems")
+
+
+def iso_times(values: Any) -> list[str | None]:
+    """Unix times (the stored ``created``) as ISO 8601 UTC text, ``2026-12-07T00:41:48Z``."""
+    out: list[str | None] = []
+    for v in values:
+        try:
+            out.append(datetime.fromtimestamp(float(v), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        except (TypeError, ValueError, OverflowError, OSError):
+            out.append(None)
+    return out
+
+
+_R = TypeVar("_R")
+
+
+def _reads(what: str) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
+    """Reads of ``what`` that fail on a damaged store raise :class:`StoreError` naming the file."""
+
+    def wrap(fn: Callable[..., _R]) -> Callable[..., _R]:
+        @functools.wraps(fn)
+        def reader(self: CampaignStore, *args: Any, **kwargs: Any) -> _R:
+            import sqlalchemy as sa
+
+            try:
+                return fn(self, *args, **kwargs)
+            except (ValueError, TypeError, KeyError) as exc:  # stored JSON or values that do not parse
+                raise damaged_store_error(self.where, f"{what} do not parse: {type(exc).__name__}: {exc}") from None
+            except (sa.exc.DBAPIError, sqlite3.Error, OSError) as exc:
+                # pandas' DatabaseError (a read_sql that failed, an OSError) carries SQLAlchemy's as its cause
+                cause = exc.__cause__ if type(exc).__module__.startswith("pandas") and exc.__cause__ else exc
+                orig = getattr(cause, "orig", None) or cause
+                text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+                if isinstance(orig, sqlite3.OperationalError) and "no such" not in text:
+                    raise StoreError(f"cannot read {what} from the campaign store {self.where}: {text}") from None
+                if isinstance(orig, sqlite3.DatabaseError | sa.exc.DatabaseError):
+                    hint = "; not a campaign store?" if "no such" in text else ""
+                    raise damaged_store_error(self.where, f"{what}: {text}{hint}") from None
+                raise StoreError(f"cannot read {what} from the campaign store {self.where}: {text}") from None
+
+        return reader
+
+    return wrap
+
+
+class CampaignStore:
+    """SQLAlchemy-backed store of one campaign.
+
+    ``check``: run ``PRAGMA quick_check`` (SQLite) before anything else touches the file, and raise a
+    :class:`StoreError` naming it and what to do if it fails (resume, status, export and report open
+    with it: :meth:`open`). ``create``: make the file and tables when missing (a new campaign).
+    ``readonly``: never write (SQLite opened with ``mode=ro``; tables are not created).
+    """
+
+    def __init__(self, url: str, *, check: bool = False, create: bool = True, readonly: bool = False) -> None:
         import sqlalchemy as sa
 
         self.url = url
+        self.path = sqlite_path(url)
+        self.readonly = readonly
+        if self.path is not None:
+            if self.path.is_dir():
+                raise StoreError(f"the campaign store {self.path} is a folder, expected an SQLite file")
+            if not self.path.exists() and (readonly or not create):
+                raise StoreError(f"no campaign store at {self.path} (the file does not exist)")
+            if check and self.path.exists():
+                check_sqlite_file(self.path)
+        engine_url = url
+        if readonly and self.path is not None:
+            from urllib.parse import quote
+
+            engine_url = f"sqlite:///file:{quote(str(self.path.resolve()))}?mode=ro&uri=true"
         try:
-            self.engine = sa.create_engine(url, future=True)
+            self.engine = sa.create_engine(engine_url, future=True)
             if self.engine.dialect.name == "sqlite":
 
                 @sa.event.listens_for(self.engine, "connect")
                 def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                     cur = dbapi_conn.cursor()
-                    cur.execute("PRAGMA journal_mode=WAL")
-                    cur.execute("PRAGMA synchronous=FULL")
+                    if not readonly:
+                        cur.execute("PRAGMA journal_mode=WAL")
+                        cur.execute("PRAGMA synchronous=FULL")
                     cur.execute("PRAGMA busy_timeout=30000")
                     cur.close()
 
@@ -117,6 +241,14 @@ class CampaignStore:
                 sa.Column("trial_id", sa.Integer, primary_key=True),
                 sa.Column("snapshot", sa.Text),
             )
+            self.motifs = sa.Table(
+                "motifs",
+                md,
+                sa.Column("hash", sa.String(32), primary_key=True),
+                sa.Column("motif", sa.String(32), index=True),
+                sa.Column("core", sa.Text),
+                sa.Column("spectators", sa.Text),
+            )
             self.oracle = sa.Table(
                 "oracle",
                 md,
@@ -125,17 +257,45 @@ class CampaignStore:
                 sa.Column("result", sa.Text),
                 sa.Column("created", sa.Float),
             )
-            md.create_all(self.engine)
+            if not readonly:
+                md.create_all(self.engine)
+        except sa.exc.DatabaseError as exc:
+            if self.path is not None and not isinstance(exc, sa.exc.OperationalError):
+                raise damaged_store_error(self.path, str(exc.orig)) from None
+            raise StoreError(f"cannot open the campaign store {url}: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot open the campaign store {url}: {exc}") from None
 
+    @classmethod
+    def open(cls, url: str, *, check: bool = True, readonly: bool = True) -> CampaignStore:
+        """An existing store, checked (``PRAGMA quick_check``) and read-only unless told otherwise:
+        what ``hts status``, ``export`` and ``report`` read. ``check=False`` reads a damaged store for
+        salvage (reads that hit damage still raise :class:`StoreError`)."""
+        return cls(url, check=check, create=False, readonly=readonly)
+
+    @property
+    def where(self) -> str:
+        """The store's file (SQLite) or URL, for messages."""
+        return str(self.path) if self.path is not None else self.url
+
+    def check(self) -> None:
+        """``PRAGMA quick_check`` of an open SQLite store; :class:`StoreError` naming the file if it fails."""
+        if self.path is not None:
+            check_sqlite_file(self.path)
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"the campaign store {self.where} was opened read-only")
+
     # -- meta -----------------------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
+        self._writable()
         text = value if isinstance(value, str) else json.dumps(value, default=str)
         with self._begin() as conn:
             conn.execute(self.meta.delete().where(self.meta.c.key == key))
             conn.execute(self.meta.insert().values(key=key, value=text))
 
+    @_reads("the campaign's settings (meta)")
     def get_meta(self, key: str, default: Any = None) -> Any:
         with self.engine.connect() as conn:
             row = conn.execute(self.meta.select().where(self.meta.c.key == key)).first()
@@ -156,6 +316,7 @@ class CampaignStore:
         """Commit a trial, its new candidates and the Ax state after it, all or nothing."""
         import sqlalchemy as sa
 
+        self._writable()
         now = time.time()
         try:
             with self.engine.begin() as conn:
@@ -195,6 +356,13 @@ class CampaignStore:
                             for i, c in enumerate(candidates)
                         ],
                     )
+                motif_rows = [
+                    {"hash": c.hash, "motif": c.motif, "core": c.core, "spectators": c.spectators or ""}
+                    for c in candidates
+                    if c.motif is not None
+                ]
+                if motif_rows:
+                    conn.execute(self.motifs.insert(), motif_rows)
                 if ax_snapshot is not None:
                     conn.execute(self.ax_state.insert().values(trial_id=trial.trial_id, snapshot=ax_snapshot))
         except sa.exc.IntegrityError as exc:
@@ -203,6 +371,7 @@ class CampaignStore:
             raise StoreError(f"could not write trial {trial.trial_id} to {self.url} (disk full?): {exc.orig}") from None
 
     def record_oracle(self, hash_: str, status: str, result: dict[str, Any]) -> None:
+        self._writable()
         with self._begin() as conn:
             conn.execute(self.oracle.delete().where(self.oracle.c.hash == hash_))
             conn.execute(
@@ -212,18 +381,38 @@ class CampaignStore:
             )
 
     # -- reads ----------------------------------------------------------------------------------
+    @_reads("the candidates' hashes")
     def known_hashes(self) -> set[str]:
         import sqlalchemy as sa
 
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(self.candidates.c.hash)).scalars())
 
+    @_reads("the candidates")
     def n_candidates(self) -> int:
         import sqlalchemy as sa
 
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self.candidates)).scalar_one())
 
+    @_reads("the trials")
+    def n_trials(self) -> int:
+        """Stored trials."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(self.trials)).scalar_one())
+
+    @_reads("the candidates")
+    def n_hits(self) -> int:
+        """Stored candidates that are hits."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            q = sa.select(sa.func.count()).select_from(self.candidates).where(self.candidates.c.hit.is_(True))
+            return int(conn.execute(q).scalar_one())
+
+    @_reads("the trials")
     def n_evaluations(self) -> int:
         """Generated samples scored so far (valid ones, duplicates included), over all trials."""
         import sqlalchemy as sa
@@ -231,6 +420,7 @@ class CampaignStore:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(self.trials.c.n_valid), 0))).scalar_one())
 
+    @_reads("the trials")
     def last_trial(self) -> tuple[int, int] | None:
         """(trial_id, iteration) of the newest stored trial."""
         import sqlalchemy as sa
@@ -241,21 +431,49 @@ class CampaignStore:
             ).first()
         return None if row is None else (int(row[0]), int(row[1]))
 
+    @_reads("the Ax state")
     def latest_ax_snapshot(self) -> str | None:
         with self.engine.connect() as conn:
             row = conn.execute(self.ax_state.select().order_by(self.ax_state.c.trial_id.desc())).first()
         return None if row is None else row.snapshot
 
+    @_reads("the Ax state")
+    def latest_ax_state(self) -> tuple[int, str] | None:
+        """``(trial id, snapshot)`` of the newest Ax state, the snapshot checked to be a JSON object;
+        a :class:`StoreError` naming the trial otherwise (load it with
+        :func:`hts.campaign.safety.restore_ax_checked`)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self.ax_state.select().order_by(self.ax_state.c.trial_id.desc())).first()
+        if row is None:
+            return None
+        trial_id = int(row.trial_id)
+        try:
+            ok = isinstance(json.loads(row.snapshot), dict)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise StoreError(
+                f"the Ax state stored with trial {trial_id} in {self.where} is not a JSON snapshot (damaged); "
+                f"restore the store from a backup, or export what is still readable with `hts export "
+                f"{Path(self.where).parent} {SALVAGE_FLAG} --out DIR`"
+            )
+        return trial_id, str(row.snapshot)
+
+    @_reads("the trials")
     def trials_frame(self) -> pd.DataFrame:
+        """One row per trial; ``created`` as ISO 8601 UTC text."""
         import pandas as pd
 
         with self.engine.connect() as conn:
             df = pd.read_sql(self.trials.select().order_by(self.trials.c.trial_id), conn)
         for col in ("knobs", "metrics", "extra"):
             df[col] = df[col].map(json.loads)
+        df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
 
+    @_reads("the candidates")
     def candidates_frame(self, order_by_distance: bool = False, limit: int | None = None) -> pd.DataFrame:
+        """One row per candidate; ``created`` as ISO 8601 UTC text."""
         import pandas as pd
 
         q = self.candidates.select()
@@ -269,14 +487,25 @@ class CampaignStore:
         with self.engine.connect() as conn:
             df = pd.read_sql(q, conn)
         df["predictions"] = df["predictions"].map(json.loads)
+        df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
 
+    def motifs_frame(self) -> pd.DataFrame:
+        """``hash``, ``motif``, ``core``, ``spectators`` of every stored hit."""
+        import pandas as pd
+
+        with self.engine.connect() as conn:
+            return pd.read_sql(self.motifs.select(), conn)
+
+    @_reads("the oracle results")
     def oracle_frame(self) -> pd.DataFrame:
+        """One row per verified candidate; ``created`` as ISO 8601 UTC text."""
         import pandas as pd
 
         with self.engine.connect() as conn:
             df = pd.read_sql(self.oracle.select(), conn)
         df["result"] = df["result"].map(json.loads)
+        df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
 
     def integrity_ok(self) -> bool:
