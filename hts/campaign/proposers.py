@@ -76,6 +76,13 @@ def knob_allowed(host: Host, allowed: np.ndarray, knobs: Mapping[str, Any]) -> n
     return out
 
 
+# Random keys drawn at once by RandomProposer (rows x eligible sites: 128 MB of float64 and as much for
+# their argsort); a trial's samples are drawn in chunks of at most this many keys, so that a large (legal)
+# samples_per_trial stays bounded in memory. A trial that fits in one chunk (83,000 samples of an 8x8
+# MoS2 host) draws exactly as before.
+PROPOSE_CHUNK_ELEMENTS = 16_000_000
+
+
 def max_defects(host: Host, campaign: Campaign) -> int:
     """The campaign's defect-count ceiling (``max_defects`` and ``max_concentration`` together)."""
     return max(1, min(campaign.defects.max_defects, int(campaign.defects.max_concentration * host.n_sites)))
@@ -95,6 +102,14 @@ class RandomProposer:
 
     def propose(self, knobs: Mapping[str, Any], n: int, rng: np.random.Generator) -> Proposal:
         k_hi = int(knobs.get("max_defects", self.k_max))
+        step = max(1, PROPOSE_CHUNK_ELEMENTS // max(1, self.sites.size))
+        if n <= step:
+            return Proposal(self._draw(k_hi, n, rng), n, {})
+        parts = [self._draw(k_hi, min(step, n - lo), rng) for lo in range(0, n, step)]
+        return Proposal(ConfigBatch.concat(self.host, parts), n, {})
+
+    def _draw(self, k_hi: int, n: int, rng: np.random.Generator) -> ConfigBatch:
+        """``n`` random configurations, rows sorted by site."""
         ks = rng.integers(self.k_min, max(self.k_min, k_hi) + 1, size=n)
         width = int(ks.max())
         # A random permutation of the eligible sites per row; keep the first k.
@@ -107,8 +122,7 @@ class RandomProposer:
         options = self.allowed[safe]  # (n, width, n_codes)
         u = rng.random(options.shape) * options
         codes = np.argmax(u, axis=2).astype(np.int8)
-        batch = ConfigBatch(self.host, sites, codes).sorted_rows()
-        return Proposal(batch, n, {})
+        return ConfigBatch(self.host, sites, codes).sorted_rows()
 
 
 class LLMProposer:

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from hts.campaign.config import Campaign, load_campaign
+from hts.campaign.config import Campaign, parse_campaign, read_campaign_text
 from hts.campaign.loop import RunSummary, run_loop
 from hts.campaign.proposers import LLMProposer, Proposer, RandomProposer
-from hts.campaign.store import CampaignStore, sqlite_url
+from hts.campaign.safety import (
+    ChunkedScorer,
+    check_folder,
+    check_model_folder,
+    check_resources,
+    restore_ax_checked,
+    resume_command,
+)
+from hts.campaign.store import CampaignStore, sqlite_path, sqlite_url
 from hts.errors import ConfigError, ModelError
 from hts.hosts import Host, get_host
 from hts.settings import MODELS_DIR_ENV, default_model
@@ -27,11 +36,11 @@ log = logging.getLogger(__name__)
 
 STORE_FILE = "campaign.sqlite"
 CAMPAIGN_COPY = "campaign.yaml"
-VERIFIED_THROUGH = "oracle_verified_through_trial"  # store meta: the last trial a verification had seen
 
 
 def resolve_model(value: str | None, kind: str, base: Path | None = None) -> Path | None:
-    """A model path from the campaign: ``default`` -> the embedded default; relative -> from ``base``."""
+    """A model folder from the campaign (or a command line): ``default`` -> the embedded default;
+    relative -> from ``base``. A path that does not exist, or is a file, is a :class:`ModelError`."""
     if value is None or value.lower() in ("none", "null", ""):
         return None
     if value == "default":
@@ -46,8 +55,7 @@ def resolve_model(value: str | None, kind: str, base: Path | None = None) -> Pat
     p = Path(value).expanduser()
     if not p.is_absolute() and base is not None:
         p = base / p
-    if not p.exists():
-        raise ModelError(f"{kind} path {p} does not exist")
+    check_model_folder(p, kind)
     return p
 
 
@@ -98,77 +106,139 @@ def make_scorer(campaign: Campaign, host: Host, model_dir: Path) -> Iterator[Any
             def score(self, batch: Any) -> Any:
                 return score_batch(self.model, batch)
 
-        yield _InProcess()
+        yield ChunkedScorer(_InProcess())  # a trial's samples featurised a bounded number at a time
         return
     from hts.cluster import dask_client
 
     d = campaign.dask
     with (
-        dask_client(d.scheduler, d.workers, 1, security=d.security()) as client,
+        dask_client(d.scheduler, d.workers, 1, oracle_env(campaign), security=d.security()) as client,
         DaskScorer(model_dir, client=client) as scorer,
     ):
         scorer.warm_up()
         yield scorer
 
 
-def open_store(campaign: Campaign, out_dir: Path, resume: bool, campaign_text: str) -> CampaignStore:
-    """Open (or create) the campaign's store; refuse to mix a new run into an old one."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def oracle_env(campaign: Campaign) -> dict[str, str] | None:
+    """Environment of LocalCluster workers that also run the oracle: the fast BLAS for xTB."""
+    if not campaign.oracle.enabled:
+        return None
+    from hts.oracle.blas import fast_blas_env
+
+    return fast_blas_env()
+
+
+def open_existing_store(
+    campaign: Campaign, out_dir: Path, resume: bool, campaign_text: str, hint: str
+) -> CampaignStore | None:
+    """The campaign's store when it exists (``None`` when not), checked (``PRAGMA quick_check``) before
+    anything reads or writes it. A store without a finished trial (a start that failed) is the new
+    campaign's to take over, whatever campaign file it was started with; one with trials is continued
+    only with ``--resume`` and the same campaign (the error says the exact command)."""
     url = campaign.store_url or sqlite_url(out_dir / STORE_FILE)
-    store = CampaignStore(url)
-    stored = store.get_meta("campaign_yaml")
-    if stored is not None and not resume:
-        raise ConfigError(
-            f"{out_dir} already holds a campaign; continue it with `hts run {campaign.name} --resume` "
-            "or choose another output directory"
-        )
-    if stored is not None and resume and stored != campaign_text:
-        from hts.campaign.config import parse_campaign
-
-        if parse_campaign(stored).model_dump() != campaign.model_dump():
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+    store = CampaignStore(url, check=True, create=path is None)
+    try:
+        stored = store.get_meta("campaign_yaml")
+        n_trials = store.n_trials()
+        if stored is None or n_trials == 0:
+            return store
+        if not resume:
             raise ConfigError(
-                f"the campaign file differs from the one {out_dir} was started with; resume with the same file"
+                f"{out_dir} already holds a campaign with {n_trials} finished trials; continue it with `{hint}`, "
+                "or choose another output folder (--out)"
             )
-    if stored is None:
-        from hts.provenance import provenance
-
-        store.set_meta("campaign_yaml", campaign_text)
-        store.set_meta("provenance", provenance({"seed": campaign.seed, "strategy": campaign.strategy}))
-        (out_dir / CAMPAIGN_COPY).write_text(campaign_text)
+        if stored != campaign_text:
+            old = parse_campaign(stored, source=f"the campaign stored in {store.where}")
+            changed = differing_keys(old.model_dump(), campaign.model_dump())
+            if changed:
+                raise ConfigError(
+                    f"the campaign file differs from the one {out_dir} was started with ({', '.join(changed[:5])}"
+                    f"{', ...' if len(changed) > 5 else ''}); resume with the same file (its copy: "
+                    f"{out_dir / CAMPAIGN_COPY})"
+                )
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
-def periodic_verification(
-    campaign: Campaign, host: Host, out_dir: Path, store: CampaignStore, scorer: Any, model_dir: Path
-) -> Callable[[int], None] | None:
-    """``oracle.every: N``: verify ``top_k`` candidates after every N-th iteration (and once more at
-    the end of the run when trials came after the last of these, :func:`needs_final_verification`), and with
-    ``oracle.refit_surrogate`` refit the surrogate on the new labels and score with it from then on
-    (:mod:`hts.campaign.refit`). ``None`` when there is nothing to do during the run."""
-    every = campaign.oracle.every
-    if not campaign.oracle.enabled or every <= 0:
+def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def start_store(campaign: Campaign, out_dir: Path, store: CampaignStore | None, campaign_text: str) -> CampaignStore:
+    """The store the run writes: created when new; when it holds no trial yet, (re)started with this
+    campaign file (its text, provenance and the copy ``campaign.yaml``)."""
+    if store is None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
+        store = CampaignStore(campaign.store_url or sqlite_url(out_dir / STORE_FILE))
+    try:
+        if store.n_trials() == 0 and store.get_meta("campaign_yaml") != campaign_text:
+            from hts.provenance import provenance
+
+            store.set_meta("campaign_yaml", campaign_text)
+            store.set_meta("provenance", provenance({"seed": campaign.seed, "strategy": campaign.strategy}))
+        copy = out_dir / CAMPAIGN_COPY
+        if store.n_trials() == 0 or not copy.exists():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            copy.write_text(store.get_meta("campaign_yaml") or campaign_text)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def finished_summary(campaign: Campaign, store: CampaignStore) -> RunSummary | None:
+    """The summary of a campaign whose budget of trials or evaluations is spent (``None`` otherwise),
+    from the store alone: a finished campaign answers ``--resume`` at once, without models or Dask."""
+    if campaign.strategy == "screen":  # its budget is counted in configurations (hts.campaign.screen)
         return None
-    current = {"model": model_dir}
+    b = campaign.budget
+    n_trials = store.n_trials()
+    evaluations = store.n_evaluations()
+    if n_trials >= b.max_trials:
+        stopped = "iterations"
+    elif b.max_evaluations is not None and evaluations >= b.max_evaluations:
+        stopped = "max_evaluations"
+    else:
+        return None
+    return RunSummary(n_trials, evaluations, store.n_candidates(), store.n_hits(), stopped, 0.0)
 
-    def after(iteration: int) -> None:
-        if (iteration + 1) % every:
-            return
-        from hts.campaign.verify import verify_top
 
-        n = verify_top(campaign, host, out_dir)
-        log.info("iteration %d: %d candidates verified by the oracle", iteration, n)
-        last = store.last_trial()
-        if last is not None:
-            store.set_meta(VERIFIED_THROUGH, last[0])
-        if n and campaign.oracle.refit_surrogate:
-            from hts.campaign.refit import refit_surrogate
+def prepare_models(campaign: Campaign, host: Host, base: Path, store: CampaignStore | None) -> tuple[Path, Any]:
+    """Find and load what the run needs before anything is written: the surrogate (a refitted one on
+    ``--resume``), checked against the host; the stored Ax state (llm-bo, ``--resume``); the proposer
+    (the LLM is loaded here). Returns the surrogate folder and the proposer (``None`` for ``screen``)."""
+    from hts.campaign.refit import REFIT_META
+    from surrogate.scoring import load_cached
 
-            new = refit_surrogate(current["model"], store, host, out_dir)
-            if new is not None:
-                scorer.use_model(new)
-                current["model"] = new
-
-    return after
+    refit = store.get_meta(REFIT_META) if store is not None else None  # refitted earlier in this campaign
+    if refit:
+        model_dir = Path(refit)
+        check_model_folder(model_dir, "refitted surrogate")
+    else:
+        found = resolve_model(campaign.surrogate.model, "surrogate", base)
+        if found is None:
+            raise ConfigError("surrogate.model is required: a model directory or `default`")
+        model_dir = found
+    load_cached(model_dir).check_host(host)  # cached: the scorer does not load it again
+    if store is not None and campaign.strategy == "llm-bo":
+        restore_ax_checked(store)  # a snapshot that does not load is an error naming its trial
+    proposer = None if campaign.strategy == "screen" else make_proposer(campaign, host, base)
+    check_resources(campaign, host)
+    return model_dir, proposer
 
 
 def run_campaign(
@@ -182,12 +252,31 @@ def run_campaign(
     SIGINT/SIGTERM stop it gracefully after the trial in flight; the store stays consistent.
     """
     path = Path(path)
-    campaign = load_campaign(path)
-    text = path.read_text()
+    text = read_campaign_text(path)
+    campaign = parse_campaign(text, source=str(path))
     base = path.resolve().parent
-    out_dir = out or campaign.output_dir(Path.cwd())
+    out_dir = Path(out) if out is not None else campaign.output_dir(Path.cwd())
+    check_folder(out_dir, "output folder")
     host = get_host(campaign.host.material, campaign.host.supercell)
-    store = open_store(campaign, out_dir, resume, text)
+    store = open_existing_store(campaign, out_dir, resume, text, resume_command(path, out))
+    if store is not None:
+        done = finished_summary(campaign, store)
+        if done is not None:
+            verify = needs_verification(campaign, store)
+            store.close()
+            log.info("the campaign in %s is finished (%s): nothing left to run", out_dir, done.stopped)
+            if verify:
+                verify_at_the_end(campaign, host, out_dir)
+            return done, out_dir
+    try:
+        # Everything the run needs is found before the store is created or restarted, so that a
+        # campaign that cannot start leaves nothing in the way of the corrected one.
+        model_dir, proposer = prepare_models(campaign, host, base, store)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+    store = start_store(campaign, out_dir, store, text)
     stop = {"flag": False}
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -197,50 +286,105 @@ def run_campaign(
         log.warning("signal %d: stopping after the trial in flight (again to abort)", signum)
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    verify_at_end = False
     try:
         with ExitStack() as stack:
-            from hts.campaign.refit import REFIT_META
-
-            refit = store.get_meta(REFIT_META)  # a model refitted earlier in this campaign (--resume)
-            model_dir = Path(refit) if refit else resolve_model(campaign.surrogate.model, "surrogate", base)
-            if model_dir is None:
-                raise ConfigError("surrogate.model is required: a model directory or `default`")
             scorer = stack.enter_context(make_scorer(campaign, host, model_dir))
-            proposer = make_proposer(campaign, host, base)
-            summary = run_loop(
-                campaign,
-                host,
-                store,
-                proposer,
-                scorer,
-                progress=progress,
-                should_stop=lambda: stop["flag"],
-                on_iteration_end=periodic_verification(campaign, host, out_dir, store, scorer, model_dir),
+            verifier = (
+                stack.enter_context(make_verifier(campaign, host, out_dir, store, scorer, model_dir))
+                if campaign.oracle.enabled
+                else None
             )
-        verify_at_end = summary.stopped != "interrupted" and needs_final_verification(campaign, store)
+            hours = campaign.budget.wall_clock_hours
+            deadline = time.perf_counter() + hours * 3600 if hours else None
+            pump = verifier.pump if verifier is not None and campaign.oracle.share > 0 else None
+            if campaign.strategy == "screen":
+                from hts.campaign.screen import run_screen
+
+                summary = run_screen(campaign, host, store, scorer, progress, lambda: stop["flag"], pump)
+            else:
+                summary = run_loop(
+                    campaign,
+                    host,
+                    store,
+                    proposer,
+                    scorer,
+                    progress=progress,
+                    should_stop=lambda: stop["flag"],
+                    on_iteration_end=(lambda _iteration: pump()) if pump is not None else None,
+                )
+            if verifier is not None and summary.stopped != "interrupted":
+                verifier.finish(deadline, campaign.oracle.top_k)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         store.close()
-    if verify_at_end:
-        from hts.campaign.verify import verify_top
-
-        verify_top(campaign, host, out_dir)
     return summary, out_dir
 
 
-def needs_final_verification(campaign: Campaign, store: CampaignStore) -> bool:
-    """Whether the oracle verifies once more when a run ends: always with ``oracle.every: 0``; with
-    ``every: N`` when trials were stored after the last periodic verification (the last iterations
-    were fewer than N, or the budget ran out mid-way), so that the newest candidates are not left out.
-    """
-    if not campaign.oracle.enabled:
+@contextmanager
+def make_verifier(
+    campaign: Campaign, host: Host, out_dir: Path, store: CampaignStore, scorer: Any, model_dir: Path
+) -> Iterator[Any]:
+    """The oracle beside generation (:mod:`hts.campaign.verifier`) on the scorer's Dask cluster (its
+    ``oracle.share`` of the workers), or on a LocalCluster of its own when scoring runs in-process;
+    with ``oracle.refit_surrogate`` the surrogate is refitted every :data:`REFIT_EVERY` labels."""
+    from hts.campaign.verifier import Verifier, dask_submit, oracle_workers
+    from hts.cluster import dask_client
+    from hts.oracle.blas import fast_blas_env
+
+    d, share = campaign.dask, campaign.oracle.share
+    with ExitStack() as stack:
+        client = getattr(scorer, "client", None)
+        if client is None:
+            n = max(1, round(share * d.workers)) if share > 0 else d.workers
+            client = stack.enter_context(dask_client(None, n, 1, fast_blas_env()))
+            workers = None
+        else:
+            workers = oracle_workers(client, share if share > 0 else 1.0)
+            n = len(workers)
+        refit = Refitter(store, host, out_dir, scorer, model_dir) if campaign.oracle.refit_surrogate else None
+        verifier = Verifier(campaign, host, out_dir, store, dask_submit(client, workers), n, on_result=refit)
+        try:
+            yield verifier
+        finally:
+            verifier.cancel()
+
+
+REFIT_EVERY = 8
+"""``oracle.refit_surrogate``: refit after every this many new oracle results."""
+
+
+class Refitter:
+    """Refits the surrogate on the oracle's labels every :data:`REFIT_EVERY` results and scores with
+    the refitted model from then on (:mod:`hts.campaign.refit`; the model is written atomically, so a
+    kill during a refit leaves the previous one in use)."""
+
+    def __init__(self, store: CampaignStore, host: Host, out_dir: Path, scorer: Any, model_dir: Path) -> None:
+        self.store, self.host, self.out_dir, self.scorer, self.model = store, host, out_dir, scorer, model_dir
+        self.done = 0
+
+    def __call__(self, stored: int) -> None:
+        if stored - self.done < REFIT_EVERY:
+            return
+        from hts.campaign.refit import refit_surrogate
+
+        self.done = stored
+        new = refit_surrogate(self.model, self.store, self.host, self.out_dir)
+        if new is not None:
+            self.scorer.use_model(new)
+            self.model = new
+
+
+def verify_at_the_end(campaign: Campaign, host: Host, out_dir: Path) -> None:
+    """Verification of a finished campaign resumed: up to ``oracle.top_k`` verified candidates."""
+    from hts.campaign.verify import verify_top
+
+    verify_top(campaign, host, out_dir)
+
+
+def needs_verification(campaign: Campaign, store: CampaignStore) -> bool:
+    """Whether a finished campaign still lacks its ``oracle.top_k`` verified candidates (a run stopped
+    while the oracle worked), so that ``--resume`` verifies them and otherwise answers at once."""
+    if not campaign.oracle.enabled or store.last_trial() is None:
         return False
-    last = store.last_trial()
-    if last is None:
-        return False
-    if campaign.oracle.every == 0:
-        return True
-    verified = store.get_meta(VERIFIED_THROUGH)
-    return verified is None or int(verified) < last[0]
+    return len(store.oracle_frame()) < campaign.oracle.top_k

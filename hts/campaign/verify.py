@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,22 @@ def choose_for_oracle(pool: pd.DataFrame, campaign: Campaign, host: Host, k: int
     return pool.iloc[rows]
 
 
-def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None = None) -> int:
-    """Label ``top_k`` unverified candidates chosen by pool acquisition; returns how many were done."""
+def log_progress(done: int, total: int, hash_: str, status: str) -> None:
+    """The default progress of :func:`verify_top`: one log line per candidate the oracle finishes."""
+    log.info("oracle: %d/%d verified (%s: %s)", done, total, hash_, status)
+
+
+def verify_top(
+    campaign: Campaign,
+    host: Host,
+    out_dir: Path,
+    top_k: int | None = None,
+    progress: Callable[[int, int, str, str], None] | None = log_progress,
+) -> int:
+    """Label ``top_k`` unverified candidates chosen by pool acquisition; returns how many were done.
+
+    ``progress(done, total, hash, status)`` is called as each candidate's result is stored (``None``:
+    silent); the default logs a line each."""
     from distributed import as_completed
 
     from hts.cluster import dask_client
@@ -84,6 +99,7 @@ def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None 
                 log.warning("no chemical potentials (%s); formation energies not computed", exc)
                 mu = {}
             futures = {}
+            log.info("oracle: verifying %d candidates with %s on %d workers", len(todo), settings.method, d.workers)
             for rec in todo.to_dict("records"):
                 defects = tuple(parse_defects(rec["defects"]))
                 fut = client.submit(compute_one, host.name, host.supercell, defects, settings, pure=False)
@@ -95,10 +111,14 @@ def verify_top(campaign: Campaign, host: Host, out_dir: Path, top_k: int | None 
                     res: dict[str, Any] = fut.result()
                     config = DefectConfiguration.from_mapping(host, defects)
                     props = derived_properties(config, res, pristine, mu) if res.get("scf_status") != "failed" else {}
-                    store.record_oracle(h, str(res.get("scf_status", "ok")), {**res, **props})
+                    status = str(res.get("scf_status", "ok"))
+                    store.record_oracle(h, status, {**res, **props})
                 except Exception as exc:  # one failure does not stop the others
-                    store.record_oracle(h, "error", {"error": f"{type(exc).__name__}: {exc}"})
+                    status = "error"
+                    store.record_oracle(h, status, {"error": f"{type(exc).__name__}: {exc}"})
                 n += 1
+                if progress is not None:
+                    progress(n, len(futures), h, status)
             return n
     finally:
         store.close()
