@@ -9,13 +9,33 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import typer
+import typer.core
 
 from hts.cli import campaign as _campaign
 from hts.cli import data as _data
 from hts.cli import llm as _llm
 from hts.cli import surrogate as _surrogate
+
+
+def _hide_flag_types() -> None:
+    """Show no value type (``<bool>``) next to flags in the help: a flag takes no value. Typer's rich
+    help prints every option's type, flags included; this keeps it for options that take a value."""
+    option = typer.core.TyperOption
+    if getattr(option, "_hts_flags_untyped", False) or not hasattr(option, "display_type_rich"):
+        return
+    shown = option.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    option._hts_flags_untyped = True  # type: ignore[attr-defined]
+
+
+_hide_flag_types()
 
 app = typer.Typer(
     name="hts",
@@ -30,8 +50,21 @@ app.add_typer(_llm.app, name="llm")
 app.add_typer(_surrogate.app, name="surrogate")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from hts import __version__
+
+        typer.echo(f"hts {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version of hts and exit."
+    ),
+) -> None:
     from rich.logging import RichHandler
 
     logging.basicConfig(

@@ -14,6 +14,31 @@ app = typer.Typer(
 )
 
 ENCODING_HELP = "Text encoding: sparse (short), sites (one symbol per site) or cif (the study's listing)."
+DEFAULT_HELP = " `default`: the embedded default (HTS_MODELS_DIR, else the checkout's models/)."
+
+
+def model_folder(value: str | Path | None, kind: str) -> str | None:
+    """A model folder given on the command line: ``default`` is the embedded default of ``kind``
+    (``surrogate``, ``base_model`` or ``adapter``, :func:`hts.settings.default_model`); a path that is
+    a file is refused as such. Other values pass unchanged (the loaders say what is wrong with them)."""
+    from hts.errors import ModelError
+
+    if value is None:
+        return None
+    if str(value) == "default":
+        from hts.settings import MODELS_DIR_ENV, default_model
+
+        path = default_model(kind)
+        if not path.is_dir():
+            raise ModelError(
+                f"the embedded default {kind} ({path}) is not built yet; build it with scripts/build_defaults.sh, "
+                f"point {MODELS_DIR_ENV} at a folder of built defaults, or give a path"
+            )
+        return str(path)
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ModelError(f"{kind} path {path} is a file, expected a folder (a model directory)")
+    return str(value)
 
 
 def _host(name: str, supercell: str | None) -> Any:
@@ -115,10 +140,10 @@ def dataset(
         help="Comma-separated properties an example may condition on (default: all six); fewer properties "
         "give each more examples, so a small model learns them sooner.",
     ),
-    pseudo_labels: Path | None = typer.Option(
+    pseudo_labels: str | None = typer.Option(
         None,
         help="Surrogate model folder: also add examples of the dataset's unlabelled structures (and of "
-        "--pseudo-random configurations) labelled by its predictions, marked source=surrogate.",
+        "--pseudo-random configurations) labelled by its predictions, marked source=surrogate." + DEFAULT_HELP,
     ),
     pseudo_random: int = typer.Option(0, help="With --pseudo-labels: this many random configurations too."),
     pseudo_max_defects: int = typer.Option(12, help="--pseudo-random: at most this many defects each."),
@@ -142,6 +167,7 @@ def dataset(
     from llm.dataset import DEFAULT_PROPERTIES, build_examples, write_splits
     from llm.properties import canonical_property
 
+    pseudo_labels = model_folder(pseudo_labels, "surrogate")
     ds = read_2dmd(data, host=host)
     props = (
         [canonical_property(p.strip()) for p in properties.split(",") if p.strip()]
@@ -173,7 +199,7 @@ def dataset(
         extra = draw(ds.host, pseudo_random, pseudo_max_defects, rng) if pseudo_random else []
         ids += [f"pseudo-random-{i:06d}" for i in range(len(extra))]
         configs += extra
-        pseudo = pseudo_label(ds.host, ids, configs, _surrogate_predict(pseudo_labels), list(props))
+        pseudo = pseudo_label(ds.host, ids, configs, _surrogate_predict(Path(pseudo_labels)), list(props))
         examples += examples_of(pseudo, "surrogate")
         n_pseudo = len(pseudo.ids)
     balanced = None
@@ -244,12 +270,12 @@ def pretrain(
     preset: str = typer.Option("small", help="Model size: test, tiny, small, base."),
     augment: int = typer.Option(2, help="Symmetry-augmented copies per structure."),
     steps: int = typer.Option(2000, help="Optimizer steps."),
-    batch_size: int = typer.Option(16),
-    lr: float = typer.Option(1e-3),
-    warmup: int = typer.Option(100),
+    batch_size: int = typer.Option(16, help="Examples per optimizer step."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay after the warm-up)."),
+    warmup: int = typer.Option(100, help="Linear learning-rate warm-up in steps."),
     max_length: int = typer.Option(1024, help="Longest example in tokens."),
     save_every: int = typer.Option(200, help="Checkpoint (and validation) interval in steps."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Random seed (corpus, split, initial weights, batches)."),
     resume: bool = typer.Option(True, help="Continue from the newest checkpoint in OUT."),
     threads: int | None = typer.Option(None, help="torch CPU threads."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -305,21 +331,23 @@ def pretrain(
 
 @app.command()
 def finetune(
-    base: str = typer.Option(..., help="Base model folder (ours from `hts llm pretrain`, or a local Llama-3)."),
+    base: str = typer.Option(
+        ..., help="Base model folder (ours from `hts llm pretrain`, or a local Llama-3)." + DEFAULT_HELP
+    ),
     data: Path = typer.Option(..., help="Instruction dataset folder (from `hts llm dataset`)."),
     out: Path = typer.Option(..., help="Output adapter folder (checkpoints inside; resumable)."),
-    steps: int = typer.Option(1000),
-    batch_size: int = typer.Option(16),
-    lr: float = typer.Option(2e-4),
-    warmup: int = typer.Option(50),
-    max_length: int = typer.Option(1024),
-    lora_r: int = typer.Option(16),
-    lora_alpha: int = typer.Option(32),
-    lora_dropout: float = typer.Option(0.05),
-    save_every: int = typer.Option(200),
-    seed: int = typer.Option(0),
-    resume: bool = typer.Option(True),
-    threads: int | None = typer.Option(None),
+    steps: int = typer.Option(1000, help="Optimizer steps."),
+    batch_size: int = typer.Option(16, help="Examples per optimizer step."),
+    lr: float = typer.Option(2e-4, help="Peak learning rate of the LoRA weights."),
+    warmup: int = typer.Option(50, help="Linear learning-rate warm-up in steps."),
+    max_length: int = typer.Option(1024, help="Longest example in tokens."),
+    lora_r: int = typer.Option(16, help="LoRA rank."),
+    lora_alpha: int = typer.Option(32, help="LoRA scaling (alpha)."),
+    lora_dropout: float = typer.Option(0.05, help="Dropout on the LoRA inputs."),
+    save_every: int = typer.Option(200, help="Checkpoint (and validation) interval in steps."),
+    seed: int = typer.Option(0, help="Random seed (batches, LoRA initialisation)."),
+    resume: bool = typer.Option(True, help="Continue from the newest checkpoint in OUT."),
+    threads: int | None = typer.Option(None, help="torch CPU threads."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     dtype: str | None = typer.Option(None, help="Base weights dtype, e.g. bfloat16 for Llama-3 on a GPU."),
 ) -> None:
@@ -330,6 +358,7 @@ def finetune(
     from llm.dataset import property_ranges, read_jsonl
     from llm.train import finetune as run_finetune
 
+    base = model_folder(base, "base_model") or base
     _threads(threads)
     _quiet_transformers()
     train = read_jsonl(data / "train.jsonl")
@@ -395,8 +424,8 @@ def _default_encoding(model: str, adapter: str | None) -> str:
 
 @app.command()
 def generate(
-    model: str = typer.Option(..., help="Base model folder."),
-    adapter: str | None = typer.Option(None, help="LoRA adapter folder."),
+    model: str = typer.Option(..., help="Base model folder." + DEFAULT_HELP),
+    adapter: str | None = typer.Option(None, help="LoRA adapter folder." + DEFAULT_HELP),
     host: str = typer.Option("MoS2", help="Host material."),
     supercell: str | None = typer.Option(None, help="Supercell such as 4x4 (default: the 2DMD one)."),
     target: list[str] | None = typer.Option(None, help="Property target, e.g. homo_lumo_gap=1.2 (repeatable)."),
@@ -406,22 +435,24 @@ def generate(
     n: int = typer.Option(16, "-n", help="Samples (per swept value with --sweep)."),
     backend: str = typer.Option("transformers", help="transformers (CPU/GPU) or vllm (GPU)."),
     encoding: str | None = typer.Option(None, help=ENCODING_HELP + " Default: the model's."),
-    temperature: float = typer.Option(1.0),
-    top_p: float = typer.Option(1.0),
+    temperature: float = typer.Option(1.0, help="Sampling temperature."),
+    top_p: float = typer.Option(1.0, help="Nucleus sampling: keep the most likely tokens up to this mass."),
     max_defects: int | None = typer.Option(None, help="Defect budget per sample."),
-    min_defects: int = typer.Option(1),
+    min_defects: int = typer.Option(1, help="Fewest defects per sample."),
     unconstrained: bool = typer.Option(False, help="Sample without constrained decoding."),
-    seed: int = typer.Option(0),
-    batch_size: int = typer.Option(16),
-    device: str = typer.Option("cpu"),
+    seed: int = typer.Option(0, help="Random seed (+1 per swept value)."),
+    batch_size: int = typer.Option(16, help="Sequences decoded together."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
     out: Path | None = typer.Option(None, help="Write samples as JSONL here."),
-    threads: int | None = typer.Option(None),
+    threads: int | None = typer.Option(None, help="torch CPU threads."),
 ) -> None:
     """Generate defect configurations conditioned on property targets."""
     from rich.console import Console
 
     from llm.generation import GenerationRequest
 
+    model = model_folder(model, "base_model") or model
+    adapter = model_folder(adapter, "adapter")
     _threads(threads)
     _quiet_transformers()
     h = _host(host, supercell)
@@ -475,7 +506,7 @@ def _surrogate_predict(path: Path) -> Any:
 def evaluate(
     samples: Path = typer.Option(..., help="Samples JSONL from `hts llm generate --out`."),
     train: Path | None = typer.Option(None, help="Training JSONL (train.jsonl) for novelty."),
-    surrogate: Path | None = typer.Option(None, help="Surrogate model folder for conditioning accuracy."),
+    surrogate: str | None = typer.Option(None, help="Surrogate model folder for conditioning accuracy." + DEFAULT_HELP),
     out: Path | None = typer.Option(None, help="Write the metrics as JSON here."),
 ) -> None:
     """Validity, uniqueness, novelty and conditioning accuracy (R2, RMSE, R2_25th, RMSE_25th) of samples."""
@@ -501,7 +532,8 @@ def evaluate(
     if train is not None:
         cfgs = [parse_answer(e.answer, _host_from_key(e.host), e.encoding) for e in iter_jsonl(train)]
         train_hashes = canonical_hash_set(cfgs)
-    predict = _surrogate_predict(surrogate) if surrogate is not None else None
+    surrogate = model_folder(surrogate, "surrogate")
+    predict = _surrogate_predict(Path(surrogate)) if surrogate is not None else None
     metrics = evaluate(results, targets, train_hashes=train_hashes, predict=predict)
     if out is not None:
         out.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -109,7 +109,11 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    model: Path = typer.Argument(..., help="Model directory (from hts surrogate train)."),
+    model: str = typer.Argument(
+        ...,
+        help="Model directory (from hts surrogate train); `default`: the embedded default (HTS_MODELS_DIR, "
+        "else the checkout's models/).",
+    ),
     data: Path = typer.Option(..., help="Dataset folder in the 2DMD layout."),
     all_rows: bool = typer.Option(False, "--all", help="Evaluate every row, not only the model's held-out rows."),
     low_density: bool = typer.Option(
@@ -120,10 +124,12 @@ def evaluate(
     threads: int = typer.Option(1, help="Prediction threads."),
 ) -> None:
     """Evaluate a model on a dataset: MAE, RMSE, R2, R2/RMSE of the best 25 %, interval coverage."""
+    from hts.cli.llm import model_folder
     from surrogate.model import SurrogateModel
     from surrogate.training import evaluate as do_eval
     from surrogate.training import held_out_rows, load_dataset
 
+    model = model_folder(model, "surrogate") or model
     m = SurrogateModel.load(model)
     ds = load_dataset(data, host=m.host.name)
     m.check_host(ds.host)
