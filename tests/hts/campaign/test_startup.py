@@ -1,12 +1,11 @@
 """Start-up: nothing is written before the campaign is validated and its models found; a store left by a
 failed start is taken over; the resume hint is the exact command; a finished campaign answers --resume
 at once; damaged stores and Ax states are refused unread; the machine's memory and cores are checked;
-a trial's samples are drawn and scored in bounded chunks; the oracle reports its progress."""
+a trial's samples are drawn and scored in bounded chunks."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import shlex
 import sqlite3
 from pathlib import Path
@@ -256,49 +255,3 @@ def test_random_proposals_are_drawn_in_bounded_chunks(tiny_surrogate, monkeypatc
     assert len(chunked.batch) == len(one.batch) == chunked.n_generated == 300
     n = chunked.batch.n_defects
     assert n.min() >= 1 and n.max() <= 8 and chunked.batch.validate().all()
-
-
-# -- the oracle's progress ---------------------------------------------------------------------------
-
-
-def test_the_oracle_logs_a_line_per_verified_candidate(tmp_path, tiny_surrogate, monkeypatch, caplog):
-    from concurrent.futures import Future
-    from contextlib import contextmanager
-
-    import distributed
-
-    import hts.campaign.verify
-    import hts.cluster
-    import hts.labelling
-    from hts.campaign.verify import verify_top
-
-    out = tmp_path / "run"
-    path = _write(tmp_path, campaign_text(tiny_surrogate, iterations=1))
-    run_campaign(path, out=out)
-
-    class Client:
-        def submit(self, fn, *args, pure=False):
-            f: Future = Future()
-            f.set_result({"scf_status": "converged", "homo_lumo_gap": 0.6})
-            return f
-
-    @contextmanager
-    def fake_client(*_args, **_kwargs):
-        yield Client()
-
-    monkeypatch.setattr(hts.cluster, "dask_client", fake_client)
-    monkeypatch.setattr(distributed, "as_completed", lambda futures: list(futures))
-    monkeypatch.setattr(hts.labelling, "chemical_potentials", lambda settings: {})
-    monkeypatch.setattr(hts.labelling, "derived_properties", lambda *a: {})
-    # which candidates is the acquisition's business (tested with it): here the first k
-    monkeypatch.setattr(hts.campaign.verify, "choose_for_oracle", lambda pool, c, h, k: pool.head(k))
-    calls: list[tuple[int, int, str, str]] = []
-    c = parse_campaign(path.read_text())
-    host = get_host("MoS2", (4, 4, 1))
-    assert verify_top(c, host, out, top_k=3, progress=lambda *a: calls.append(a)) == 3
-    assert [(d, t, s) for d, t, _, s in calls] == [(1, 3, "converged"), (2, 3, "converged"), (3, 3, "converged")]
-    with caplog.at_level(logging.INFO, logger="hts.campaign.verify"):
-        assert verify_top(c, host, out, top_k=2) == 2  # the default: a log line each
-    lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("oracle: verifying 2 candidates") for line in lines)
-    assert any(line.startswith("oracle: 2/2 verified (") for line in lines)
