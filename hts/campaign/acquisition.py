@@ -1,33 +1,33 @@
 """Pool acquisition: which archived candidates the oracle verifies (BoTorch over a discrete pool).
 
-The surrogate gives each candidate a predictive mean and standard deviation per property. What a
-verification is worth is whether the candidate is *truly* inside every target window, so the
-acquisition is the Monte Carlo probability that at least one candidate of the batch is a true hit
-(BoTorch ``qSimpleRegret`` with the hit indicator as its objective), chosen greedily over the pool
-(``optimize_acqf_discrete``).
+The surrogate gives each candidate a predictive mean and standard deviation per property. A
+verification is worth what it adds to the shortlist: a **motif** (:mod:`hts.campaign.motifs`) that
+the oracle confirms inside every target window and that no earlier verification covered. The
+acquisition is therefore the Monte Carlo expectation of the number of distinct, not yet verified
+groups (motifs) with at least one true hit in the batch (:class:`ExpectedNewGroups`), chosen greedily
+over the pool by BoTorch's ``optimize_acqf_discrete``. A candidate of a motif already verified adds
+nothing; a second candidate of a motif in the same batch adds only the chance that the first one
+fails.
 
 The pool's posterior (:class:`PoolModel`) is Gaussian per property, independent between properties.
-Its errors are **correlated between candidates of the same composition** (the same number of
-defects of each type): a surrogate is wrong in the same direction for cells of one make-up
-(BENCHMARKS.md, "Oracle verification during a campaign"). With the correlation ``rho`` the second
-candidate of a composition adds less to the batch's chance of a hit than the first, so a batch
-spreads over compositions unless one composition is far ahead. With ``rho = 0`` the greedy batch is
-the candidates of highest marginal hit probability.
+Its errors are **correlated between candidates of the same group** (``rho``): a surrogate is wrong in
+the same direction for cells that share a core, so a second placement of a motif adds even less than
+its own probability suggests.
 
 Candidates already verified are left out; ties fall back to the ranking of ``hts status``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from hts.campaign.config import Target
 
-COMPOSITION_CORRELATION = 0.5
-"""Correlation of the surrogate's errors between two candidates of the same composition."""
+GROUP_CORRELATION = 0.5
+"""Correlation of the surrogate's errors between two candidates of the same group (motif)."""
 
 MC_SAMPLES = 512
 POOL_LIMIT = 4096  # the pool: the candidates of highest marginal hit probability, at most this many
@@ -50,45 +50,85 @@ def select_for_oracle(
     groups: Sequence[Any],
     targets: Mapping[str, Target],
     k: int,
-    rho: float = COMPOSITION_CORRELATION,
+    rho: float = GROUP_CORRELATION,
     seed: int = 0,
+    credited: Collection[Any] = (),
 ) -> list[int]:
     """Rows of the pool (mean, std: (N, P) in the order of ``targets``) to verify, best first.
 
-    ``groups``: a hashable composition key per row (rows with equal keys share error, ``rho``).
+    ``groups``: a hashable key per row (its motif; rows with equal keys share error, ``rho``);
+    ``credited``: groups already verified, worth nothing more (see the module docstring).
     """
     n = mean.shape[0]
     if n == 0 or k <= 0:
         return []
     windows = [targets[t].window for t in targets]
-    p = marginal_hit_probability(mean, std, windows)
+    keys = np.asarray([repr(g) for g in groups], dtype=object)
+    done = {repr(g) for g in credited}
+    p = marginal_hit_probability(mean, std, windows) * np.array([key not in done for key in keys])
     pool = np.argsort(-p, kind="stable")[: min(n, POOL_LIMIT)]
     k = min(k, pool.size)
     if k == pool.size:
         return [int(i) for i in pool]
     import torch
-    from botorch.acquisition.monte_carlo import qSimpleRegret
-    from botorch.acquisition.objective import GenericMCObjective
     from botorch.optim import optimize_acqf_discrete
     from botorch.sampling.normal import SobolQMCNormalSampler
 
-    _, codes = np.unique(np.asarray([repr(g) for g in groups], dtype=object)[pool], return_inverse=True)
+    uniques, codes = np.unique(keys[pool], return_inverse=True)
     model = PoolModel(mean[pool], std[pool], np.asarray(codes).ravel(), rho)
-    lo = torch.tensor([w[0] for w in windows], dtype=torch.double)
-    hi = torch.tensor([w[1] for w in windows], dtype=torch.double)
-
-    def hit(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
-        return ((samples >= lo) & (samples <= hi)).all(dim=-1).to(samples)
-
-    acq = qSimpleRegret(
+    fresh = torch.tensor([u not in done for u in uniques], dtype=torch.double)
+    acq = ExpectedNewGroups(
         model,
-        sampler=SobolQMCNormalSampler(torch.Size([MC_SAMPLES]), seed=seed),
-        objective=GenericMCObjective(hit),
+        windows,
+        torch.as_tensor(np.asarray(codes).ravel(), dtype=torch.long),
+        fresh,
+        SobolQMCNormalSampler(torch.Size([MC_SAMPLES]), seed=seed),
     )
     choices = torch.arange(pool.size, dtype=torch.double).unsqueeze(-1)
     with torch.no_grad():
         chosen, _ = optimize_acqf_discrete(acq, q=k, choices=choices, max_batch_size=1024, unique=True)
     return [int(pool[round(float(i))]) for i in chosen.squeeze(-1)]
+
+
+def ExpectedNewGroups(  # noqa: N802
+    model: Any, windows: Sequence[tuple[float, float]], codes: Any, fresh: Any, sampler: Any
+) -> Any:
+    """The acquisition of :func:`select_for_oracle` as a BoTorch ``MCAcquisitionFunction`` (built
+    lazily: torch): the expected number of groups with ``fresh[group]`` true that hold at least one
+    candidate of the batch inside every window."""
+    return _expected_new_groups_class()(model, windows, codes, fresh, sampler)
+
+
+def _expected_new_groups_class() -> type:
+    import torch
+    from botorch.acquisition.monte_carlo import MCAcquisitionFunction
+    from botorch.acquisition.objective import GenericMCObjective
+    from botorch.utils.transforms import concatenate_pending_points, t_batch_mode_transform
+
+    class _ExpectedNewGroups(MCAcquisitionFunction):  # type: ignore[misc]
+        def __init__(self, model: Any, windows: Any, codes: Any, fresh: Any, sampler: Any) -> None:
+            # The objective only satisfies BoTorch's check for multi-output models; forward reads the
+            # joint samples of every property itself.
+            super().__init__(model=model, sampler=sampler, objective=GenericMCObjective(lambda y, x=None: y[..., 0]))
+            self.lo = torch.tensor([w[0] for w in windows], dtype=torch.double)
+            self.hi = torch.tensor([w[1] for w in windows], dtype=torch.double)
+            self.codes = codes
+            self.fresh = fresh
+
+        @concatenate_pending_points
+        @t_batch_mode_transform()
+        def forward(self, X: Any) -> Any:
+            samples = self.get_posterior_samples(self.model.posterior(X))  # S x b x q x m
+            hit = ((samples >= self.lo) & (samples <= self.hi)).all(dim=-1).to(samples)  # S x b x q
+            code = self.codes[X.squeeze(-1).round().long()]  # b x q
+            q = code.shape[-1]
+            same = code.unsqueeze(-1) == code.unsqueeze(-2)  # b x q x q
+            earlier = torch.ones(q, q, dtype=torch.bool).tril(-1)  # [j, i]: i comes before j
+            blocked = (same & earlier).to(samples)  # b x q x q
+            first = hit * (1.0 - hit.unsqueeze(-2) * blocked).prod(dim=-1)  # the first true hit of its group
+            return (first * self.fresh[code]).sum(dim=-1).mean(dim=0)
+
+    return _ExpectedNewGroups
 
 
 def _pool_model_class() -> type:

@@ -19,7 +19,7 @@ A campaign file looks like (see ``campaigns/`` for complete examples and README 
     bo: {defect_knobs: composition}   # composition | switches (llm-bo only)
     surrogate: {model: default}
     dask: {enabled: true, scheduler: null, workers: 2}
-    oracle: {enabled: false, top_k: 5, every: 0, refit_surrogate: false}
+    oracle: {enabled: false, top_k: 5, share: 0.5, refit_surrogate: false}
     seed: 0
     output: runs/mos2-midgap
     store: null               # SQLAlchemy URL, e.g. postgresql://user@host/db
@@ -104,7 +104,6 @@ LIMITS: dict[str, Limit] = {
         256, "LocalCluster worker processes, each holding the surrogate (~170 MB); checked against the machine too"
     ),
     "oracle.top_k": Limit(1_000, "each verification is a GFN-xTB calculation of minutes on the supercell"),
-    "oracle.every": Limit(100_000, "no more than budget.iterations may hold"),
     "seed": Limit(2**32 - 1, "the seeds numpy and Ax accept"),
 }
 MAX_CAMPAIGN_BYTES = 1_000_000  # a campaign file is a few hundred bytes; a megabyte is anything but one
@@ -369,19 +368,24 @@ class DaskSection(_Section):
 
 
 class OracleSection(_Section):
+    """The physics oracle (GFN-xTB) verifying candidates beside generation (hts.campaign.verifier)."""
+
     _KEY = "oracle"
     enabled: bool = False
+    # Candidates verified by the end of the run at least: after the loop the oracle tops up to this many.
     top_k: int = Field(5, ge=1)
-    every: int = Field(0, ge=0)  # 0: only at the end
+    # Fraction of the Dask workers that verify while the loop runs (0: verify only after the loop).
+    share: float = Field(0.5, ge=0, le=1)
     method: Literal["GFN1-xTB", "GFN2-xTB"] = "GFN1-xTB"
-    refit_surrogate: bool = False  # refit after each verification during the run (needs every > 0)
+    # Refit the surrogate on the oracle's labels as they come in, and score with the refitted model.
+    refit_surrogate: bool = False
 
     @model_validator(mode="after")
-    def _refit_needs_every(self) -> OracleSection:
-        if self.refit_surrogate and self.every == 0:
+    def _refit_needs_share(self) -> OracleSection:
+        if self.refit_surrogate and self.share == 0:
             raise ValueError(
-                "refit_surrogate refits after the verifications during the run; set every: N (verify after "
-                "every N-th iteration), or drop refit_surrogate (every: 0 verifies once, at the end)"
+                "refit_surrogate refits on the labels that come in while the loop runs, and share: 0 verifies "
+                "only after it; give the oracle a share of the workers (share: 0.5), or drop refit_surrogate"
             )
         return self
 

@@ -113,6 +113,9 @@ class CampaignResults:
             "verified": len(orc),
             # verified candidates the oracle also puts inside every target window
             "confirmed": int(orc["oracle_hit"].eq(True).sum()) if not orc.empty else 0,
+            # oracle failures (SCF not converged, errors): recorded with their status, never fatal
+            "oracle_failed": int((~orc["oracle_status"].isin(GOOD_ORACLE_STATUS)).sum()) if not orc.empty else 0,
+            **verified_motifs(self.store.motifs_frame(), orc),
             **{f"{kind} trials": n for kind, n in trial_kind_counts(trials).items()},
         }
 
@@ -131,6 +134,24 @@ class CampaignResults:
             ]
         )
         return orc.join(oracle_agreement(orc, self.campaign))
+
+
+GOOD_ORACLE_STATUS = ("converged", "converged_after_retry")
+
+
+def verified_motifs(motifs: pd.DataFrame, orc: pd.DataFrame) -> dict[str, Any]:
+    """``verified_motifs`` (motifs with a verified hit), ``confirmed_motifs`` (with a hit the oracle
+    confirms) and ``shortlist_precision``: the fraction of verified hits the oracle puts inside every
+    window (NaN before any verification of a hit)."""
+    if orc.empty or motifs.empty:
+        return {"verified_motifs": 0, "confirmed_motifs": 0, "shortlist_precision": float("nan")}
+    joined = motifs.merge(orc[["hash", "oracle_hit"]], on="hash")
+    confirmed = joined["oracle_hit"].eq(True)
+    return {
+        "verified_motifs": int(joined["motif"].nunique()),
+        "confirmed_motifs": int(joined.loc[confirmed, "motif"].nunique()),
+        "shortlist_precision": float(confirmed.mean()) if len(joined) else float("nan"),
+    }
 
 
 def oracle_agreement(ranked: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:

@@ -47,8 +47,10 @@ def run_screen(
     scorer: Scorer,
     progress: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    after_chunk: Callable[[], object] | None = None,
 ) -> RunSummary:
-    """Run (or continue) a screening campaign until its budget is spent; resumable like the loop."""
+    """Run (or continue) a screening campaign until its budget is spent; resumable like the loop.
+    ``after_chunk()`` is called after each stored chunk (the oracle beside generation)."""
     t_start = time.perf_counter()
     hours = campaign.budget.wall_clock_hours
     deadline = t_start + hours * 3600 if hours else None
@@ -91,6 +93,8 @@ def run_screen(
         evaluations += len(batch)
         if progress is not None:
             progress(_event(trial_id, evaluations, total, scored.n_hits, len(scored.records)))
+        if after_chunk is not None:
+            after_chunk()
         trial_id += 1
     hits = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
     return RunSummary(trial_id, evaluations, store.n_candidates(), hits, stopped, time.perf_counter() - t_start)

@@ -81,6 +81,14 @@ def status(
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
             + (f" ({s['confirmed']} inside every target window by the oracle)" if s["verified"] else "")
         )
+        if s["verified"]:
+            precision = s["shortlist_precision"]
+            console.print(
+                f"oracle: {s['confirmed_motifs']} of {s['verified_motifs']} verified motifs confirmed; "
+                f"shortlist precision {'-' if precision != precision else f'{precision:.0%}'} "
+                f"(verified hits inside every window by the oracle)"
+                + (f"; {s['oracle_failed']} oracle failures recorded" if s["oracle_failed"] else "")
+            )
         kinds = {k: v for k, v in s.items() if k.endswith(" trials") and k != "max_trials"}
         if kinds:
             console.print("trials by kind: " + ", ".join(f"{k.removesuffix(' trials')} {v}" for k, v in kinds.items()))

@@ -26,14 +26,22 @@ def test_sure_candidate_beats_a_central_but_uncertain_one():
     assert select_for_oracle(mean, std, ["a", "b", "c"], _targets(), 1) == [1]
 
 
-def test_shared_composition_error_spreads_the_batch():
-    # three of composition A slightly ahead of one of composition B
+def test_a_second_candidate_of_one_motif_counts_only_if_the_first_fails():
+    # three of motif A slightly ahead of one of motif B
     mean = np.array([[1.0], [1.0], [1.0], [1.0]])
     std = np.array([[0.040], [0.041], [0.042], [0.05]])
-    groups = ["A", "A", "A", "B"]
-    assert select_for_oracle(mean, std, groups, _targets(), 2, rho=0.0) == [0, 1]
-    picked = select_for_oracle(mean, std, groups, _targets(), 2, rho=0.9)
-    assert picked[0] == 0 and picked[1] == 3  # the second pick comes from the other composition
+    assert select_for_oracle(mean, std, ["A", "C", "D", "B"], _targets(), 2, rho=0.0) == [0, 1]
+    for rho in (0.0, 0.9):  # same motif: B's own chance beats A's second placement
+        picked = select_for_oracle(mean, std, ["A", "A", "A", "B"], _targets(), 2, rho=rho)
+        assert picked == [0, 3]
+
+
+def test_a_verified_motif_is_worth_nothing_more():
+    mean = np.array([[1.0], [1.0], [1.0]])
+    std = np.array([[0.01], [0.02], [0.05]])
+    assert select_for_oracle(mean, std, ["A", "B", "C"], _targets(), 1) == [0]
+    assert select_for_oracle(mean, std, ["A", "B", "C"], _targets(), 1, credited={"A"}) == [1]
+    assert select_for_oracle(mean, std, ["A", "B", "C"], _targets(), 2, credited={"A", "B"})[0] == 2
 
 
 def test_small_pools_and_zero_k():

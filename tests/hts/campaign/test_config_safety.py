@@ -71,7 +71,6 @@ ABOVE = {
     "bo.closeness_width": "bo: {closeness_width: 101}\n",
     "dask.workers": "dask: {workers: 257}\n",
     "oracle.top_k": "oracle: {top_k: 1001}\n",
-    "oracle.every": "oracle: {every: 100001}\n",
     "seed": "seed: 4294967296\n",
 }
 TARGET_ABOVE = {

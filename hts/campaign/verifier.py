@@ -1,0 +1,219 @@
+"""The physics oracle beside generation: verification through the whole campaign, not only at its end.
+
+A :class:`Verifier` keeps up to ``slots`` oracle jobs (GFN1-xTB single points, :mod:`hts.labelling`)
+in flight on the campaign's Dask cluster while the loop generates and scores. The loop calls
+:meth:`Verifier.pump` after every iteration (the ``screen`` strategy after every chunk): it stores
+the results that have come in and fills the free slots with the candidates that maximise the expected
+number of *new verified motifs* (:mod:`hts.campaign.acquisition`): motifs that no finished or running
+verification covers, weighed by their probability of being inside every target window under the
+surrogate's calibrated uncertainty. While the loop runs only candidates with at least
+:data:`MIN_PROBABILITY` of being inside are sent; at the end :meth:`Verifier.finish` verifies until
+the campaign has ``oracle.top_k`` verified candidates and waits for the jobs in flight, both within
+the campaign's wall-clock budget.
+
+Every result is committed to the store's ``oracle`` table as it arrives, failed SCFs and oracle
+errors included (named in their status, never fatal), so a campaign killed at any moment loses only
+the jobs in flight, and ``--resume`` repeats no finished verification. A Dask worker lost mid-job has
+its job redone on another worker by the scheduler.
+
+HOMO/LUMO are normalised to the pristine host, computed once per campaign as the first job (stored in
+the store's meta ``oracle_reference``); results that arrive before it wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hts.campaign.config import Campaign
+from hts.campaign.results import CampaignResults
+from hts.campaign.store import CampaignStore, parse_defects
+from hts.defects import DefectConfiguration
+from hts.hosts import Host
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MIN_PROBABILITY = 0.05
+"""While the loop runs, a candidate is verified only if the surrogate gives it at least this
+probability of being inside every window (the end of the run tops up to ``oracle.top_k`` regardless)."""
+REFERENCE = "oracle_reference"
+POLL_S = 0.5
+
+Submit = Callable[..., Any]
+"""``submit(fn, *args, key=...)`` -> a future with ``done()``, ``result()`` and ``cancel()`` (a Dask
+client's submit, or a ``concurrent.futures`` executor's in tests)."""
+Progress = Callable[[int, int, str, str], None]
+
+
+def log_progress(done: int, total: int, hash_: str, status: str) -> None:
+    """The default progress: one log line per candidate the oracle finishes."""
+    log.info("oracle: %d verified, %d in flight (%s: %s)", done, total, hash_, status)
+
+
+@dataclass
+class Verifier:
+    """Oracle jobs in flight beside the loop (see the module docstring)."""
+
+    campaign: Campaign
+    host: Host
+    out_dir: Path
+    store: CampaignStore
+    submit: Submit
+    slots: int
+    compute: Callable[..., dict[str, Any]] | None = None  # default: hts.labelling.compute_one
+    progress: Progress | None = log_progress
+    on_result: Callable[[int], None] | None = None  # called with the number of results stored so far
+    jobs: dict[Any, tuple[str, tuple[tuple[int, str], ...]]] = field(default_factory=dict)
+    waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
+    reference_job: Any = None
+    stored: int = 0
+
+    def __post_init__(self) -> None:
+        from hts.labelling import OracleSettings, compute_one
+
+        self.settings = OracleSettings(method=self.campaign.oracle.method)
+        self.compute = self.compute or compute_one
+        if self.store.get_meta(REFERENCE) is None:
+            self.reference_job = self._submit((), "oracle-reference")
+
+    # -- the loop's hooks ---------------------------------------------------------------------
+    def pump(self, minimum_probability: float = MIN_PROBABILITY, limit: int | None = None) -> int:
+        """Store what has finished and fill the free slots (at most ``limit`` new jobs); returns the
+        results stored now."""
+        before = self.stored
+        self._collect()
+        free = self.slots - len(self.jobs) if limit is None else min(limit, self.slots - len(self.jobs))
+        if free > 0:
+            for rec in self._choose(free, minimum_probability):
+                defects = tuple(parse_defects(rec["defects"]))
+                self.jobs[self._submit(defects, f"oracle-{rec['hash']}")] = (rec["hash"], defects)
+        return self.stored - before
+
+    def finish(self, deadline: float | None, top_k: int) -> None:
+        """Top up to ``top_k`` verified candidates and wait for the jobs in flight, until ``deadline``
+        (``time.perf_counter()``; ``None``: no limit); what is still running then is cancelled."""
+        while deadline is None or time.perf_counter() < deadline:
+            self.pump(minimum_probability=0.0, limit=max(0, top_k - self._n_verified() - len(self.jobs)))
+            if not self.jobs and self.reference_job is None and not self.waiting:
+                return
+            time.sleep(POLL_S)
+        log.warning("oracle: the wall-clock budget is spent; %d verifications cancelled", len(self.jobs))
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the jobs in flight (they were never stored; a resumed run may choose them again)."""
+        for job in list(self.jobs):
+            job.cancel()
+        self.jobs.clear()
+        if self.reference_job is not None:
+            self.reference_job.cancel()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _submit(self, defects: tuple[tuple[int, str], ...], key: str) -> Any:
+        args = (self.host.name, self.host.supercell, defects, self.settings)
+        return self.submit(self.compute, *args, key=key)
+
+    def _collect(self) -> None:
+        if self.reference_job is not None and self.reference_job.done():
+            pristine = self.reference_job.result()  # without it no result can be normalised: raise
+            self.store.set_meta(REFERENCE, pristine)
+            self.reference_job = None
+        for job in [j for j in self.jobs if j.done()]:
+            hash_, defects = self.jobs.pop(job)
+            try:
+                outcome: dict[str, Any] | Exception = job.result()
+            except Exception as exc:  # one failure does not stop the campaign: recorded, named
+                outcome = exc
+            self.waiting.append((hash_, defects, outcome))
+        if self.reference_job is None:
+            for hash_, defects, outcome in self.waiting:
+                self._record(hash_, defects, outcome)
+            self.waiting.clear()
+
+    def _record(self, hash_: str, defects: tuple[tuple[int, str], ...], outcome: dict[str, Any] | Exception) -> None:
+        from hts.labelling import chemical_potentials, derived_properties
+
+        if isinstance(outcome, Exception):
+            status, result = "error", {"error": f"{type(outcome).__name__}: {outcome}"}
+        else:
+            status, result = str(outcome.get("scf_status", "ok")), outcome
+            if status != "failed":
+                try:
+                    mu = chemical_potentials(self.settings)
+                except Exception as exc:  # missing references: energies stay, formation energies are skipped
+                    log.warning("no chemical potentials (%s); formation energies not computed", exc)
+                    mu = {}
+                pristine = json.loads(self.store.get_meta(REFERENCE))
+                config = DefectConfiguration.from_mapping(self.host, defects)
+                result = {**outcome, **derived_properties(config, outcome, pristine, mu)}
+        self.store.record_oracle(hash_, status, result)
+        self.stored += 1
+        if self.progress is not None:
+            self.progress(self._n_verified(), len(self.jobs), hash_, status)
+        if self.on_result is not None:
+            self.on_result(self.stored)
+
+    def _n_verified(self) -> int:
+        return len(self.store.oracle_frame())
+
+    def _choose(self, k: int, minimum_probability: float) -> list[dict[str, Any]]:
+        """The ``k`` candidates to verify next (see the module docstring)."""
+        from hts.campaign.acquisition import marginal_hit_probability, select_for_oracle
+
+        results = CampaignResults(self.out_dir, self.campaign, self.host, self.store)
+        ranked = results.ranked()
+        if ranked.empty:
+            return []
+        busy = {h for h, _ in self.jobs.values()} | {h for h, _, _ in self.waiting}
+        verified = ranked["oracle_status"].notna() if "oracle_status" in ranked else ranked["hash"].isna()
+        groups = motif_groups(ranked)
+        credited = set(groups[verified | ranked["hash"].isin(busy)])
+        pool = ranked[~verified & ~ranked["hash"].isin(busy)]
+        names = list(self.campaign.targets)
+        mean = pool[[f"pred_{n}" for n in names]].to_numpy(dtype=float)
+        std = pool[[f"std_{n}" for n in names]].to_numpy(dtype=float)
+        windows = [self.campaign.targets[n].window for n in names]
+        keep = marginal_hit_probability(mean, std, windows) >= minimum_probability
+        pool, mean, std = pool[keep], mean[keep], std[keep]
+        rows = select_for_oracle(mean, std, list(groups[pool.index]), self.campaign.targets, k, credited=credited)
+        return [pool.iloc[r].to_dict() for r in rows]
+
+
+def motif_groups(ranked: pd.DataFrame) -> pd.Series:
+    """Each candidate's group for the acquisition: its motif, or its own hash when it has none (a miss)."""
+    motif = ranked["motif"] if "motif" in ranked else ranked["hash"]
+    return motif.fillna(ranked["hash"]).astype(str)
+
+
+def dask_submit(client: Any, workers: list[str] | None = None) -> Submit:
+    """A :data:`Submit` on a Dask client, pinned to ``workers`` when given (the oracle's share)."""
+
+    def submit(fn: Callable[..., Any], *args: Any, key: str) -> Any:
+        return client.submit(fn, *args, key=f"{key}-{time.time_ns()}", workers=workers, allow_other_workers=False)
+
+    return submit
+
+
+def oracle_workers(client: Any, share: float) -> list[str]:
+    """The workers the oracle may use: the last ``share`` of the cluster's workers, at least one."""
+    addresses = sorted(client.scheduler_info()["workers"])
+    n = max(1, round(share * len(addresses)))
+    return addresses[-n:]
+
+
+def thread_submit(executor: Any) -> Submit:
+    """A :data:`Submit` on a ``concurrent.futures`` executor (tests, in-process runs)."""
+
+    def submit(fn: Callable[..., Any], *args: Any, key: str) -> Future[Any]:
+        return executor.submit(fn, *args)
+
+    return submit

@@ -1,0 +1,128 @@
+"""The oracle beside generation (hts.campaign.verifier), with a fake oracle on threads."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from hts.campaign.results import CampaignResults
+from hts.campaign.runner import run_campaign
+from hts.campaign.verifier import Verifier, motif_groups, thread_submit
+from tests.hts.campaign.conftest import campaign_text
+
+CALLS: list[tuple] = []
+
+
+def fake_oracle(host_name, supercell, defects, settings):
+    """A stand-in for GFN1-xTB: the gap falls with the number of vacancies; fails on request."""
+    CALLS.append(defects)
+    if any(site == 13 for site, _ in defects):
+        raise RuntimeError("SCF exploded on site 13")
+    n_vac = sum(sp == "VAC" for _, sp in defects)
+    gap = max(0.0, 1.8 - 0.4 * n_vac)
+    return {
+        "energy": -100.0 + n_vac,
+        "energy_per_atom": -2.0,
+        "fermi_level": -5.0,
+        "homo": -6.0,
+        "lumo": -6.0 + gap,
+        "homo_lumo_gap": gap,
+        "e_1": -20.0,
+        "n_fractional": 0,
+        "scf_status": "converged",
+    }
+
+
+@pytest.fixture
+def campaign_dir(tmp_path, tiny_surrogate):
+    path = tmp_path / "c.yaml"
+    path.write_text(campaign_text(tiny_surrogate, iterations=2, samples=64))
+    _, out = run_campaign(path, out=tmp_path / "run")
+    return out
+
+
+def _verifier(out, slots=2, compute=fake_oracle):
+    res = CampaignResults.open(out)
+    pool = ThreadPoolExecutor(slots)
+    v = Verifier(res.campaign, res.host, out, res.store, thread_submit(pool), slots, compute=compute, progress=None)
+    return res, v
+
+
+def _drain(v: Verifier, rounds: int) -> None:
+    for _ in range(rounds):
+        v.pump(minimum_probability=0.0)
+        deadline = time.time() + 5
+        while v.jobs and time.time() < deadline:
+            time.sleep(0.01)
+            v.pump(minimum_probability=0.0, limit=0)
+
+
+def test_verifies_new_motifs_first_and_stores_every_result(campaign_dir):
+    res, v = _verifier(campaign_dir)
+    try:
+        _drain(v, 3)
+        oracle = res.store.oracle_frame()
+        assert res.store.get_meta("oracle_reference") is not None  # the pristine host came first
+        assert 4 <= len(oracle) <= 6 and oracle["hash"].is_unique
+        ranked = res.ranked()
+        verified = ranked[ranked["oracle_status"].notna()]
+        groups = motif_groups(verified)
+        hits = verified[verified["hit"].astype(bool)]
+        # every verified hit is of a motif no other verified candidate covers
+        assert groups[hits.index].is_unique
+        assert "oracle_homo_lumo_gap" in ranked and verified["oracle_homo_lumo_gap"].notna().any()
+    finally:
+        res.close()
+
+
+def test_a_failing_oracle_call_is_recorded_and_the_rest_goes_on(campaign_dir):
+    def flaky(host_name, supercell, defects, settings):
+        if defects and len(CALLS) % 2 == 0:
+            CALLS.append(defects)
+            raise RuntimeError("SCF exploded")
+        return fake_oracle(host_name, supercell, defects, settings)
+
+    res, v = _verifier(campaign_dir, compute=flaky)
+    try:
+        _drain(v, 3)
+        oracle = res.store.oracle_frame()
+        errors = oracle[oracle["status"] == "error"]
+        assert len(errors) >= 1 and len(oracle) > len(errors)
+        assert all("RuntimeError: SCF exploded" in r["error"] for r in errors["result"])
+    finally:
+        res.close()
+
+
+def test_a_second_verifier_repeats_no_finished_verification(campaign_dir):
+    res, v = _verifier(campaign_dir)
+    _drain(v, 2)
+    first = set(res.store.oracle_frame()["hash"])
+    res.close()
+    CALLS.clear()
+    res, v = _verifier(campaign_dir)  # a resumed campaign
+    try:
+        _drain(v, 2)
+        again = res.store.oracle_frame()
+        assert again["hash"].is_unique and first < set(again["hash"])
+        assert not any(c == () for c in CALLS)  # the stored reference is not recomputed
+    finally:
+        res.close()
+
+
+def test_finish_tops_up_to_top_k_and_cancels_at_the_deadline(campaign_dir):
+    res, v = _verifier(campaign_dir, slots=1)
+    try:
+        v.finish(deadline=None, top_k=3)
+        assert len(res.store.oracle_frame()) == 3 and not v.jobs
+
+        def slow(*args):
+            time.sleep(2)
+            return fake_oracle(*args)
+
+        v.compute = slow
+        v.finish(deadline=time.perf_counter() + 0.3, top_k=5)
+        assert not v.jobs and len(res.store.oracle_frame()) == 3  # the slow job was cancelled, not stored
+    finally:
+        res.close()
