@@ -103,6 +103,7 @@ def check_sqlite_file(path: str | Path) -> None:
     mode = "mode=ro" if wal.exists() else "immutable=1"
     try:
         con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{mode}", uri=True, timeout=30)
+        con.text_factory = lambda b: b.decode("utf-8", "replace")  # a damaged schema need not be UTF-8
         try:
             rows = [str(r[0]) for r in con.execute("PRAGMA quick_check(10)")]
         finally:
@@ -113,6 +114,8 @@ def check_sqlite_file(path: str | Path) -> None:
         raise damaged_store_error(path, str(exc)) from None
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
         raise damaged_store_error(path, str(exc)) from None
+    except UnicodeDecodeError:  # SQLite's own message quotes a damaged schema that is not UTF-8
+        raise damaged_store_error(path, "malformed database schema (not UTF-8)") from None
     if rows != ["ok"]:
         found = [" ".join(r.replace("*** in database main ***", "").split()) for r in rows[:3]]
         raise damaged_store_error(path, "; ".join(f for f in found if f) or "quick_check found problems")

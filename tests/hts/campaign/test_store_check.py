@@ -179,3 +179,19 @@ def test_no_ax_state_is_none(tmp_path):
         assert store.latest_ax_state() is None and restore_ax_checked(store) is None
     finally:
         store.close()
+
+
+def test_a_damaged_schema_that_is_not_utf8_is_named(store_file):
+    """Found by the store fuzzer: SQLite's message quotes the damaged schema, which Python cannot decode."""
+    damage(store_file, 3946, b"\xff" * 6)  # inside the schema text on the first page
+    before = digest(store_file)
+    with pytest.raises(StoreError) as info:
+        check_sqlite_file(store_file)
+    _assert_damage_message(str(info.value), store_file)
+    store = CampaignStore.open(sqlite_url(store_file), check=False)
+    try:
+        with pytest.raises(StoreError, match="damaged"):
+            store.trials_frame()
+    finally:
+        store.close()
+    assert digest(store_file) == before

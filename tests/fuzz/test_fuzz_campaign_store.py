@@ -1,0 +1,219 @@
+"""Fuzzing the campaign loader with byte-level garbage and alias bombs, and the store with page damage.
+
+Budgets come from the Hypothesis profile (tests/conftest.py): ``ci`` (the default suite, 150 cases per
+test) or ``large`` (10,000 cases per test)::
+
+    HTS_HYPOTHESIS_PROFILE=large .venv/bin/python -m pytest tests/fuzz/test_fuzz_campaign_store.py -q \
+        --hypothesis-show-statistics
+
+Properties: a campaign file of any bytes loads or ends in a ConfigError naming the file, quickly; an
+alias bomb of any shape is refused (or, when small, loads) within a second; a store with damaged
+pages is refused by its check with a StoreError naming the file, or every read either returns or
+raises a StoreError naming the file, and the file is never written on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from hts.campaign.config import MAX_YAML_NODES, load_campaign
+from hts.campaign.store import CampaignStore, check_sqlite_file, sqlite_url
+from hts.errors import ConfigError, StoreError
+from tests.hts.campaign.store_fixtures import PAGE, digest, write_store
+
+CAMPAIGN = b"""\
+name: fuzz
+host: {material: MoS2, supercell: [4, 4, 1]}
+defects: {min_defects: 1, max_defects: 6}
+targets:
+  homo_lumo_gap: {value: 1.0, tolerance: 0.1}
+  formation_energy: {range: [0.0, 8.0], weight: 0.5}
+budget: {iterations: 2, trials_per_iteration: 2, samples_per_trial: 8}
+"""
+
+
+def _mutated(base: bytes) -> st.SearchStrategy[bytes]:
+    """Byte flips, insertions, deletions and truncations of ``base``."""
+
+    def apply(ops: list[tuple[int, int, int, bytes]]) -> bytes:
+        data = bytearray(base)
+        for kind, pos, n, blob in ops:
+            pos = pos % (len(data) + 1)
+            if kind == 0:  # overwrite
+                data[pos : pos + len(blob)] = blob
+            elif kind == 1:  # insert
+                data[pos:pos] = blob
+            elif kind == 2:  # delete
+                del data[pos : pos + n]
+            else:  # truncate
+                del data[pos:]
+        return bytes(data)
+
+    op = st.tuples(st.integers(0, 3), st.integers(0, 10_000), st.integers(0, 64), st.binary(min_size=1, max_size=16))
+    return st.lists(op, min_size=1, max_size=6).map(apply)
+
+
+def _attempt(fn, arg, error: type[Exception]) -> tuple[str, str]:
+    """``("ok", "")`` or ``("refused", message)`` when ``fn(arg)`` raises ``error``."""
+    try:
+        fn(arg)
+    except error as exc:
+        return "refused", str(exc)
+    return "ok", ""
+
+
+BYTES = st.one_of(
+    st.binary(max_size=2_000),
+    _mutated(CAMPAIGN),
+    st.binary(max_size=64).map(lambda b: CAMPAIGN + b),
+    st.sampled_from([b"\xef\xbb\xbf", b"\xff\xfe", b"\x00" * 8, b"\xc3\x28", b"\xed\xa0\x80"]).map(
+        lambda b: b + CAMPAIGN
+    ),
+)
+
+
+@given(data=BYTES)
+def test_campaign_files_of_any_bytes_load_or_name_the_file(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.yaml"
+        path.write_bytes(data)
+        t0 = time.perf_counter()
+        outcome, message = _attempt(load_campaign, path, ConfigError)
+        assert time.perf_counter() - t0 < 2.0
+        assert outcome == "ok" or (str(path) in message and "Traceback" not in message), message
+    event(outcome)
+
+
+LEAVES = {"lol": 1, "[1, 2]": 3, "{a: 1}": 3, "~": 1, "'x'": 1}  # a leaf and its YAML nodes
+
+
+@given(
+    widths=st.lists(st.integers(1, 12), min_size=1, max_size=12),
+    leaf=st.sampled_from(sorted(LEAVES)),
+    where=st.sampled_from(["top", "flow", "merge", "value"]),
+    name=st.sampled_from(["l", "a", "lol_", "x-"]),
+)
+def test_alias_bombs_are_refused_within_a_second(widths, leaf, where, name):
+    anchors = [f"{name}0: &{name}0 [{', '.join([leaf] * widths[0])}]"]
+    size = 1 + widths[0] * LEAVES[leaf]  # nodes of the last level once its aliases are expanded
+    for i, w in enumerate(widths[1:], start=1):
+        anchors.append(f"{name}{i}: &{name}{i} [{', '.join([f'*{name}{i - 1}'] * w)}]")
+        size = 1 + w * size
+    last = f"*{name}{len(widths) - 1}"
+    base = CAMPAIGN.decode()
+    if where == "top":  # anchors as keys of the campaign (unknown keys, but composed first)
+        text = base + "\n".join(anchors) + "\n"
+    elif where == "flow":  # in one flow mapping, the last one used as a value
+        text = f"x: {{{', '.join(anchors)}}}\n" + base + f"seed: {last}\n"
+    elif where == "merge":  # merged into a mapping with <<
+        text = "defaults: &d {" + ", ".join(anchors) + "}\n" + base + "extra: {<<: *d}\n"
+    else:  # the bomb as the value of a real key
+        text = "\n".join(anchors) + "\n" + base.replace("name: fuzz\n", f"name: fuzz\nseed: {last}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bomb.yaml"
+        path.write_text(text)
+        t0 = time.perf_counter()
+        outcome, message = _attempt(load_campaign, path, ConfigError)
+        assert time.perf_counter() - t0 < 1.0
+    assert outcome == "ok" or str(path) in message, message
+    if size > MAX_YAML_NODES:
+        assert outcome == "refused" and "nodes through its aliases" in message, message
+    event(f"{'big' if size > MAX_YAML_NODES else 'small'}: {outcome}")
+
+
+@cache
+def _base_store() -> tuple[bytes, pd.DataFrame, pd.DataFrame]:
+    """The bytes of a small complete store and what it reads back."""
+    tmp = Path(tempfile.mkdtemp(prefix="hts-fuzz-store-"))
+    try:
+        path = write_store(tmp / "campaign.sqlite", trials=6, per_trial=60)
+        store = CampaignStore.open(sqlite_url(path))
+        try:
+            trials, cands = store.trials_frame(), store.candidates_frame()
+        finally:
+            store.close()
+        return path.read_bytes(), trials, cands
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+DAMAGE = st.tuples(
+    st.integers(0, 40),  # page (past the end: the file grows)
+    st.integers(0, PAGE - 1),  # offset in the page
+    st.sampled_from(["random", "zeros", "ones", "flip"]),
+    st.integers(1, 512),  # bytes
+    st.binary(min_size=1, max_size=512),
+)
+
+
+def _damaged(base: bytes, damages: list[tuple[int, int, str, int, bytes]], cut: int | None) -> bytes:
+    data = bytearray(base)
+    for page, offset, kind, n, blob in damages:
+        pos = page * PAGE + offset
+        if pos > len(data):
+            data.extend(b"\0" * (pos - len(data)))
+        if kind == "random":
+            patch = (blob * (n // len(blob) + 1))[:n]
+        elif kind == "zeros":
+            patch = b"\0" * n
+        elif kind == "ones":
+            patch = b"\xff" * n
+        else:
+            patch = bytes(b ^ 0xFF for b in data[pos : pos + n]) or b"\xff"
+        data[pos : pos + len(patch)] = patch
+    if cut is not None:
+        del data[cut % (len(data) + 1) :]
+    return bytes(data)
+
+
+READS = ("trials_frame", "candidates_frame", "oracle_frame", "known_hashes", "latest_ax_state", "n_hits", "get_meta")
+
+
+@given(damages=st.lists(DAMAGE, min_size=1, max_size=4), cut=st.none() | st.integers(0, 200_000))
+def test_a_damaged_store_is_named_never_read_silently_as_a_crash_and_never_written(damages, cut):
+    base, base_trials, base_cands = _base_store()
+    data = _damaged(base, damages, cut)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "campaign.sqlite"
+        path.write_bytes(data)
+        before = digest(path)
+        checked, message = _attempt(check_sqlite_file, path, StoreError)  # what run --resume does first
+        assert checked == "ok" or (str(path) in message and "damaged" in message), message
+        assert digest(path) == before
+        opened, message = _attempt(CampaignStore.open, sqlite_url(path), StoreError)  # status, export, report
+        assert opened == checked, message
+        if opened == "refused":
+            assert str(path) in message and "damaged" in message, message
+            assert digest(path) == before
+            event("check and open: refused")
+            return
+        store = CampaignStore.open(sqlite_url(path))
+        outcomes = []
+        try:
+            for name in READS:
+                read = getattr(store, name)
+                try:
+                    value = read("campaign_yaml") if name == "get_meta" else read()
+                    outcomes.append("ok")
+                    if name == "trials_frame" and len(value) == len(base_trials):
+                        same = value.drop(columns="created").equals(base_trials.drop(columns="created"))
+                        outcomes.append("same" if same else "changed")
+                    if name == "candidates_frame" and len(value) == len(base_cands):
+                        same = value.drop(columns="created").equals(base_cands.drop(columns="created"))
+                        outcomes.append("same" if same else "changed")
+                except StoreError as exc:
+                    outcomes.append("named" if str(path) in str(exc) else f"unnamed: {exc}")
+        finally:
+            store.close()
+        assert digest(path) == before
+    assert not [o for o in outcomes if o.startswith("unnamed")], outcomes
+    kind = "named" if "named" in outcomes else "changed" if "changed" in outcomes else "intact"
+    event(f"check: passes; reads: {kind}")
