@@ -12,6 +12,17 @@ into [0, 1) in-plane; the out-of-plane coordinate is kept as in the unit cell.
 Lattice constants (from the 2DMD unit cells, PBE-relaxed): MoS2 a = 3.1903 A, WSe2 a = 3.3271 A,
 h-BN a = 2.5124 A, GaSe a = 3.8191 A, InSe a = 4.0965 A, black phosphorus a = 3.2999 A, b = 4.6009 A.
 The c axis (vacuum) is 14.879 A (MoS2), 15.069 A (WSe2) and 20 A for the others.
+
+Oracle method per host (:attr:`HostSpec.oracle_method`, the default of ``hts data label``): GFN1-xTB,
+except GFN2-xTB for InSe and GaSe. InSe cannot be computed with GFN1-xTB in tblite at all: GFN1's
+diffuse In 5d shell makes the Gamma-point overlap matrix of any cell dense in In non-positive-definite
+(``(sygvd) failed to solve eigenvalue problem``; the cause and the measurements are in
+:mod:`hts.oracle.xtb`). The InSe geometry is not at fault: In-Se 2.68 A, In-In 2.83 A and a = 4.096 A
+match published values (PBE monolayer: a ~ 4.08-4.09 A, In-Se ~ 2.69 A, In-In ~ 2.82 A; bulk InSe, experiment:
+a ~ 4.00 A, In-Se ~ 2.65 A, In-In ~ 2.79 A), and the failure persists for c = 20-40 A and 1x1 to 6x6
+cells. GaSe itself computes with GFN1, but its elemental references cannot (alpha-Ga and bct In fail
+the same way), so its formation energies need GFN2-xTB too; both group-13 selenides then share one
+method and one set of Ga, In, S and Se chemical potentials.
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ class HostSpec:
     supercell: tuple[int, int, int]
     rules: tuple[DefectRule, ...]
     aliases: tuple[str, ...] = ()
+    oracle_method: str = "GFN1-xTB"  # the xTB method its labels use (module docstring)
 
 
 def _v(el: str) -> DefectRule:
@@ -81,8 +93,12 @@ HOST_SPECS: dict[str, HostSpec] = {
     "MoS2": HostSpec("MoS2", "MoS2.cif", (8, 8, 1), (_s("Mo", "W"), _s("S", "Se"), _v("Mo"), _v("S"))),
     "WSe2": HostSpec("WSe2", "WSe2.cif", (8, 8, 1), (_s("W", "Mo"), _s("Se", "S"), _v("W"), _v("Se"))),
     "BN": HostSpec("BN", "BN.cif", (8, 8, 1), (_s("B", "C"), _s("N", "C"), _v("B"), _v("N")), aliases=("h-BN", "hBN")),
-    "GaSe": HostSpec("GaSe", "GaSe.cif", (6, 6, 1), (_s("Ga", "In"), _s("Se", "S"), _v("Ga"), _v("Se"))),
-    "InSe": HostSpec("InSe", "InSe.cif", (6, 6, 1), (_s("In", "Ga"), _s("Se", "S"), _v("In"), _v("Se"))),
+    "GaSe": HostSpec(
+        "GaSe", "GaSe.cif", (6, 6, 1), (_s("Ga", "In"), _s("Se", "S"), _v("Ga"), _v("Se")), oracle_method="GFN2-xTB"
+    ),
+    "InSe": HostSpec(
+        "InSe", "InSe.cif", (6, 6, 1), (_s("In", "Ga"), _s("Se", "S"), _v("In"), _v("Se")), oracle_method="GFN2-xTB"
+    ),
     "P": HostSpec("P", "P.cif", (6, 6, 1), (_s("P", "N"), _v("P")), aliases=("BP", "black-P", "phosphorene")),
 }
 
@@ -95,6 +111,19 @@ def canonical_host_name(name: str) -> str:
             return spec.name
     known = ", ".join(HOST_SPECS)
     raise ConfigError(f"unknown host material {name!r}; known hosts: {known} (aliases: h-BN, BP)")
+
+
+def default_oracle_method(name: str) -> str:
+    """The xTB method a host's labels use by default (``GFN1-xTB``; ``GFN2-xTB`` for InSe and GaSe)."""
+    return HOST_SPECS[canonical_host_name(name)].oracle_method
+
+
+def host_elements(name: str) -> tuple[str, ...]:
+    """Every element a host's cells can hold: the pristine ones and those its substitution rules add."""
+    spec = HOST_SPECS[canonical_host_name(name)]
+    _, species, _ = _read_unit_cell(spec.unit_cell_file)
+    added = [str(r.to) for r in spec.rules if r.kind == "substitution"]
+    return tuple(dict.fromkeys([*species, *added]))
 
 
 @dataclass(frozen=True, eq=False)

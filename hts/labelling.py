@@ -36,7 +36,7 @@ import numpy as np
 
 from hts.defects import DefectConfiguration
 from hts.errors import ConfigError, InputDataError, OracleError
-from hts.hosts import VAC, Host, get_host
+from hts.hosts import VAC, Host, default_oracle_method, get_host
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,9 @@ def label_dataset(
 ) -> LabelReport:
     """Label every structure of the dataset at ``path`` that has no result yet; then merge.
 
-    Killed at any moment and restarted, it loses no finished result and repeats none. ``order``:
+    ``settings`` default to the host's method (:func:`hts.hosts.default_oracle_method`: GFN2-xTB for
+    InSe and GaSe, GFN1-xTB otherwise). Killed at any moment and restarted, it loses no finished result
+    and repeats none. ``order``:
     ``dataset`` (the dataset's own order) or ``fewest-defects`` (low-density structures first, in
     the dataset's order within each defect count: the part 2DMD's headline figures are quoted on).
     """
@@ -199,9 +201,9 @@ def label_dataset(
     from hts.cluster import dask_client
     from hts.twodmd import read_2dmd
 
-    settings = settings or OracleSettings()
     root = Path(path)
     ds = read_2dmd(root)
+    settings = settings or OracleSettings(method=default_oracle_method(ds.host.name))
     done = read_shards(root)
     for rid, rec in done.items():
         if rec.get("settings") != settings.as_dict():
@@ -372,7 +374,7 @@ def write_manifest(
             **ref.get("settings", {}),
             "periodic": "3D with vacuum, Gamma point",
             "structures": "unrelaxed",
-            "pristine": {k: ref["pristine"].get(k) for k in ("energy", "homo", "lumo", "homo_lumo_gap")},
+            "pristine": _pristine_summary(ref["pristine"]),
         },
         "oracle_time_s": {
             "total": round(sum(times), 1),
@@ -391,12 +393,33 @@ def write_manifest(
     return path
 
 
+def band_edges_of(rec: dict[str, Any]) -> tuple[float, float, float]:
+    """(HOMO, LUMO, gap) of a stored result: re-derived from its ``frontier`` orbitals when it has them
+    (:func:`hts.oracle.xtb.edges_from_frontier`, the oracle's current definition), else as stored
+    (results from before ``frontier`` existed, e.g. the bundled MoS2 labels, keep their values)."""
+    from hts.oracle.xtb import edges_from_frontier
+
+    edges = edges_from_frontier(rec["frontier"]) if rec.get("frontier") else None
+    if edges is None:
+        return float(rec["homo"]), float(rec["lumo"]), float(rec["homo_lumo_gap"])
+    return edges[0], edges[1], edges[1] - edges[0]
+
+
+def _pristine_summary(pristine: dict[str, Any]) -> dict[str, Any]:
+    """Energy and band edges of the pristine reference for the manifest (edges as the merge derives them)."""
+    out = {k: pristine.get(k) for k in ("energy", "homo", "lumo", "homo_lumo_gap")}
+    if pristine.get("frontier") and pristine.get("scf_status") != "failed":
+        out["homo"], out["lumo"], out["homo_lumo_gap"] = band_edges_of(pristine)
+    return out
+
+
 def derived_properties(
     config: DefectConfiguration, rec: dict[str, Any], pristine: dict[str, Any], mu: dict[str, float]
 ) -> dict[str, float]:
     """2DMD property columns of one result (see the module docstring)."""
-    homo, lumo, e1 = float(rec["homo"]), float(rec["lumo"]), float(rec.get("e_1", np.nan))
-    p_vbm = float(pristine["homo"])
+    homo, lumo, gap = band_edges_of(rec)
+    e1 = float(rec.get("e_1", np.nan))
+    p_vbm = band_edges_of(pristine)[0]
     out = {
         "energy": float(rec["energy"]),
         "energy_per_atom": float(rec["energy_per_atom"]),
@@ -406,7 +429,7 @@ def derived_properties(
         "E_1": e1,
         "normalized_homo": homo - p_vbm,  # not E_1-aligned: see the module docstring
         "normalized_lumo": lumo - p_vbm,
-        "homo_lumo_gap": float(rec["homo_lumo_gap"]),
+        "homo_lumo_gap": gap,
         "total_mag": np.nan,
     }
     if mu:

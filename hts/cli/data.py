@@ -141,7 +141,9 @@ def info(
 def label(
     path: Path = typer.Argument(..., help="A 2DMD-layout dataset folder to label in place."),
     oracle: str = typer.Option("xtb", help="Physics oracle (xtb: GFN-xTB through tblite)."),
-    method: str = typer.Option("GFN1-xTB", help="GFN1-xTB (default, robust) or GFN2-xTB."),
+    method: str | None = typer.Option(
+        None, help="GFN1-xTB or GFN2-xTB [default: the host's: GFN2-xTB for InSe and GaSe, else GFN1-xTB]."
+    ),
     electronic_temperature: float = typer.Option(300.0, help="Electronic temperature in K."),
     scheduler: str | None = typer.Option(None, help="Dask scheduler address (default: a LocalCluster)."),
     workers: int = typer.Option(2, help="LocalCluster worker processes."),
@@ -155,8 +157,12 @@ def label(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+    from hts.hosts import default_oracle_method
     from hts.labelling import OracleSettings, label_dataset
+    from hts.twodmd import read_2dmd
 
+    if method is None:
+        method = default_oracle_method(read_2dmd(path).host.name)
     settings = OracleSettings(oracle=oracle, method=method, electronic_temperature_K=electronic_temperature)
     console = Console()
     with Progress(

@@ -24,9 +24,10 @@ NAN = math.nan
 class OracleResult:
     """Properties of one structure from one single-point calculation (eV unless stated).
 
-    ``homo``/``lumo`` are the highest occupied / lowest unoccupied orbital, an orbital counting as
-    occupied above half filling (see the oracle's docs); ``n_fractional`` counts the orbitals whose
-    occupation is fractional (partly filled defect levels make HOMO/LUMO ambiguous). ``e_1`` is the
+    ``homo``/``lumo`` come from Aufbau filling with the integer electron count: the level holding the
+    last electron and the next one above it, so ``homo_lumo_gap >= 0`` (see the oracle's docs);
+    ``n_fractional`` counts the orbitals whose occupation is fractional (partly filled defect levels:
+    the gap is then the splitting of that manifold, ~0). ``e_1`` is the
     lowest orbital energy (2DMD's ``E_1``, used to normalise HOMO/LUMO). ``electronic_temperature_K``
     is the smearing temperature of the attempt that produced the numbers. ``frontier`` holds the
     orbitals nearest the Fermi level as ``[energy, occupation alpha, occupation beta]`` rows (lowest

@@ -8,24 +8,53 @@ label, to be compared within one supercell and one method.
 
 Definitions (eV, xTB's own energy scale):
 
-- occupations are read per spin channel (0..1 each; tblite's closed-shell sum is 0..2). A spin
-  orbital counts as occupied above half filling (> 0.5). ``homo`` is the highest occupied, ``lumo``
-  the lowest unoccupied spin orbital over both channels, ``homo_lumo_gap = lumo - homo``. For an odd
-  electron count (restricted open shell: one more alpha than beta electron) the singly occupied
-  orbital is both, so the gap is 0.
+- ``homo``/``lumo`` by Aufbau on the sorted orbital energies with the integer electron count ``N``
+  (the rounded sum of the occupations): each restricted level holds two electrons, ``homo`` is the
+  level that holds the N-th (last) electron, ``lumo`` the next level above it, so
+  ``homo_lumo_gap = lumo - homo`` is never negative. For an even ``N`` with a clean gap this is the
+  usual HOMO/LUMO. For an odd ``N`` (restricted open shell: the singly occupied level, e.g. C on B in
+  h-BN) ``homo`` is that level and ``lumo`` the level above it. With partly filled (near-)degenerate
+  defect levels (e.g. a vacancy in black phosphorus: six fractionally occupied orbitals within a few
+  meV) both fall inside that manifold and the gap is its splitting, ~0. Alternatives rejected: the
+  previous rule (a spin orbital is occupied above half filling, HOMO/LUMO the highest occupied / lowest
+  unoccupied over both spin channels) gives 0 for every odd ``N`` and can give a negative gap when the
+  two channels' smeared occupations cross inside a near-degenerate manifold (-0.005 eV on a defected
+  P 6x6 cell); Aufbau over spin orbitals gives 0 for every odd ``N`` too. The occupation-based edges
+  are still what fixes the Fermi level below. Spin-polarised orbital energies (shape ``(2, norb)``)
+  are filled as spin orbitals, one electron each.
 - ``n_fractional``: orbitals with a channel occupation in (0.005, 0.995), i.e. 0.01 < occ < 1.99 on
-  tblite's summed 0..2 scale (partly filled defect levels: HOMO/LUMO are then ambiguous).
+  tblite's summed 0..2 scale (partly filled defect levels); the closer ``homo``/``lumo`` sit to them,
+  the less a small gap means.
 - ``fermi_level``: tblite does not expose its Fermi level. Without fractional occupations it is the
-  midpoint of HOMO and LUMO (mid-gap; numerically undetermined inside a clean gap otherwise); with
-  them, the chemical potential of Fermi-Dirac occupations at the electronic temperature that
-  reproduces the electron count (pinned at the partly filled level), found by bisection.
+  midpoint of the highest spin orbital occupied above half filling and the lowest one below it (the
+  mid-gap of a closed shell; the singly occupied level of an odd ``N``); with them, the chemical
+  potential of Fermi-Dirac occupations at the electronic temperature that reproduces the electron
+  count (pinned at the partly filled level), found by bisection.
 - ``e_1``: the lowest orbital energy (2DMD's ``E_1``).
+- ``frontier``: the ``N_FRONTIER`` orbitals nearest the Fermi level with their occupations per
+  channel; :func:`edges_from_frontier` re-derives ``homo``/``lumo`` from them alone (orbitals below
+  the window are doubly occupied, so the window's electron count fixes the Aufbau position), which is
+  how :mod:`hts.labelling` recomputes stored labels without recomputing structures.
 
 SCF: tblite's Broyden mixer with damping 0.2 (2-3x fewer iterations than tblite's 0.4 on defected
 cells, same energies). On non-convergence the calculation is repeated with the ``retries`` ladder:
 stronger damping first, then a higher electronic temperature (which smears defect levels, so the
 temperature used is recorded). A structure that never converges gives status ``failed`` with NaN
 properties; no exception is raised for it.
+
+Cells GFN1-xTB cannot compute here: GFN1's In 5d shell (Slater exponent 0.663 / bohr, an unoccupied
+shell at -3.65 eV) and, less so, its Ga 4d shell (0.713) are so diffuse that two In atoms still
+overlap by 2e-4 at 21.0 A, where tblite cuts every integral off (40 bohr, fixed; the accuracy setting
+does not move it). The Gamma-point overlap of a periodic cell is a sum over lattice images; truncated
+there it is no longer a Gram matrix and, in cells dense in In, not positive definite, so LAPACK's
+``sygvd`` fails: "(sygvd) failed to solve eigenvalue problem". Measured with tblite 0.8.0: a single
+In atom per hexagonal cell of a = 4.10 A has overlap eigenvalues down to -9.8e-4 with tblite's
+cutoff (+3.2e-4 when the images are summed to 40 A: near-singular even then); the InSe unit cell
+-2.2e-3. InSe fails at every supercell (1x1 to 6x6), for c = 20-40 A, with OpenBLAS or the bundled
+BLAS, and up to a 10 % larger lattice constant; bct In and alpha-Ga fail too; GaSe (Ga 3.82 A apart,
+In substitutions included) does not. GFN2-xTB's In/Ga d shells are compact (1.05 / bohr): InSe, In
+and Ga metal converge. Such failures raise :class:`OracleError` with this explanation; the hosts
+that need it use GFN2-xTB (:attr:`hts.hosts.HostSpec.oracle_method`).
 """
 
 from __future__ import annotations
@@ -54,6 +83,12 @@ OCCUPIED_THRESHOLD = 0.5  # per spin orbital
 FRACTIONAL_TOL = 0.005  # per spin orbital: fractional if tol < occ < 1 - tol
 N_FRONTIER = 16  # orbitals around the Fermi level kept with every result (OracleResult.frontier)
 MAX_Z = 86  # GFN parametrisations cover H..Rn
+OVERLAP_HINT = (
+    " (the generalised eigensolver failed: the Gamma-point overlap matrix is not positive definite. "
+    "GFN1-xTB's In 5d / Ga 4d shells are so diffuse that their overlaps are cut off at tblite's 40-bohr "
+    "integral range while still ~1e-4, which happens in cells dense in In or Ga: InSe, In or Ga metal. "
+    "Use GFN2-xTB for such cells; see hts.hosts.HostSpec.oracle_method)"
+)
 
 
 @dataclass(frozen=True)
@@ -186,7 +221,8 @@ class XTBOracle:
             except Exception as exc:
                 message = str(exc)
                 if "not converged" not in message.lower():
-                    raise OracleError(f"tblite failed on {structure.composition.formula}: {message}") from exc
+                    hint = OVERLAP_HINT if "sygvd" in message or "potrf" in message else ""
+                    raise OracleError(f"tblite failed on {structure.composition.formula}: {message}{hint}") from exc
                 last_error = message
                 log.info("SCF attempt %d/%d (%s) failed: %s", n, len(self.attempts), attempt, message)
         raise _ScfFailedError(last_error, len(self.attempts))
@@ -240,17 +276,53 @@ def band_edges(emo: np.ndarray, occ: np.ndarray, electronic_temperature_K: float
     channel, shape ``(2, norb)``, each 0..1 (see the module docstring for the definitions).
     """
     occ = np.asarray(occ, dtype=float)
-    energies = np.broadcast_to(np.asarray(emo, dtype=float), occ.shape)
-    occupied = occ > OCCUPIED_THRESHOLD
-    homo = float(energies[occupied].max()) if occupied.any() else float("nan")
-    lumo = float(energies[~occupied].min()) if (~occupied).any() else float("nan")
+    emo = np.asarray(emo, dtype=float)
+    energies = np.broadcast_to(emo, occ.shape)
+    n_electrons = round(float(occ.sum()))
+    homo, lumo = aufbau_edges(emo, n_electrons)
     fractional = (occ > FRACTIONAL_TOL) & (occ < 1.0 - FRACTIONAL_TOL)
-    n_fractional = int(fractional.any(axis=0).sum()) if np.asarray(emo).ndim == 1 else int(fractional.sum())
+    n_fractional = int(fractional.any(axis=0).sum()) if emo.ndim == 1 else int(fractional.sum())
     if n_fractional == 0:
-        fermi = 0.5 * (homo + lumo)
+        occupied = occ > OCCUPIED_THRESHOLD
+        top = float(energies[occupied].max()) if occupied.any() else float("nan")
+        bottom = float(energies[~occupied].min()) if (~occupied).any() else float("nan")
+        fermi = 0.5 * (top + bottom)
     else:
         fermi = fermi_dirac_level(energies, float(occ.sum()), electronic_temperature_K)
     return {"homo": homo, "lumo": lumo, "fermi_level": fermi, "n_fractional": n_fractional}
+
+
+def aufbau_edges(emo: np.ndarray, n_electrons: int) -> tuple[float, float]:
+    """(HOMO, LUMO) in eV by Aufbau filling with ``n_electrons`` (module docstring; NaN where missing).
+
+    ``emo`` of shape ``(norb,)``: restricted levels, two electrons each; ``(2, norb)``: spin orbitals,
+    one electron each.
+    """
+    emo = np.asarray(emo, dtype=float)
+    if emo.ndim == 1:
+        levels, top = np.sort(emo), (n_electrons + 1) // 2 - 1
+    else:
+        levels, top = np.sort(emo.ravel()), n_electrons - 1
+    homo = float(levels[top]) if 0 <= top < levels.size else float("nan")
+    lumo = float(levels[top + 1]) if 0 <= top + 1 < levels.size else float("nan")
+    return homo, lumo
+
+
+def edges_from_frontier(frontier: Sequence[Sequence[float]]) -> tuple[float, float] | None:
+    """(HOMO, LUMO) in eV re-derived from stored ``frontier`` rows ``(energy, occ alpha, occ beta)``.
+
+    The orbitals below the window are doubly occupied, so the electrons inside it (the rounded sum of
+    its occupations) fix where the Aufbau filling ends. ``None`` when there is no window or the HOMO or
+    LUMO would lie outside it (then keep the stored values).
+    """
+    rows = np.asarray(frontier, dtype=float)
+    if rows.ndim != 2 or rows.shape[0] < 2 or rows.shape[1] != 3 or not np.isfinite(rows).all():
+        return None
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    top = (round(float(rows[:, 1:].sum())) + 1) // 2 - 1
+    if top < 0 or top + 1 >= rows.shape[0]:
+        return None
+    return float(rows[top, 0]), float(rows[top + 1, 0])
 
 
 def frontier_levels(

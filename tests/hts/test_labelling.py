@@ -140,3 +140,58 @@ def test_unknown_order_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="unknown labelling order 'random'"):
         label_dataset(root, order="random")
+
+
+def _record(sid: str, homo: float, lumo: float, frontier: list | None) -> dict:
+    rec = {
+        "_id": sid,
+        "status": "ok",
+        "settings": OracleSettings().as_dict(),
+        "energy": -100.0,
+        "energy_per_atom": -2.0,
+        "fermi_level": -5.0,
+        "homo": homo,
+        "lumo": lumo,
+        "homo_lumo_gap": lumo - homo,
+        "n_fractional": 4,
+        "scf_status": "converged",
+        "wall_time_s": 1.0,
+        "e_1": -20.0,
+    }
+    if frontier is not None:
+        rec["frontier"] = frontier
+    return rec
+
+
+def test_merge_rederives_band_edges_from_frontier(tmp_path):
+    """Shards with ``frontier`` get the oracle's current HOMO/LUMO at merge time (here an old-rule
+    label with a negative gap); shards without it (the bundled MoS2 labels) keep their stored values."""
+    from hts.labelling import merge_labels
+
+    root = tmp_path / "d"
+    ids = _dataset(root, 1)[:2]
+    frontier = [  # odd electron count over near-degenerate levels, channels smeared differently
+        [-9.25, 1.0, 1.0],
+        [-8.9971, 0.99995, 0.9998],
+        [-8.7781, 0.82177, 0.51206],
+        [-8.7488, 0.59749, 0.25253],
+        [-8.74616, 0.57273, 0.23376],
+        [-8.61415, 0.00805, 0.00184],
+        [-8.2593, 0.0, 0.0],
+    ]
+    pristine_frontier = [[-6.5, 1.0, 1.0], [-6.0, 1.0, 1.0], [-4.0, 0.0, 0.0], [-3.9, 0.0, 0.0]]
+    (root / "labels").mkdir()
+    ref = {"host": "MoS2-4x4x1", "settings": OracleSettings().as_dict(), "pristine": _record("p", -6.0, -4.0, None)}
+    ref["pristine"]["frontier"] = pristine_frontier
+    (root / "labels" / "reference.json").write_text(json.dumps(ref))
+    shard = [_record(ids[0], -8.74616, -8.7488, frontier), _record(ids[1], -5.5, -4.25, None)]
+    (root / "labels" / "part-1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in shard))
+    assert merge_labels(root) == 2
+    table = read_2dmd(root).table
+    new = table.loc[ids[0]]
+    assert (new["homo"], new["lumo"]) == (-8.7488, -8.74616)
+    assert new["homo_lumo_gap"] == pytest.approx(0.00264) and new["normalized_homo"] == pytest.approx(-2.7488)
+    old = table.loc[ids[1]]
+    assert (old["homo"], old["lumo"], old["homo_lumo_gap"]) == (-5.5, -4.25, 1.25)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["oracle"]["pristine"]["homo_lumo_gap"] == 2.0
