@@ -11,7 +11,9 @@ try first), ``random`` (the same, 64 per trial through the loop), ``llm-fixed`` 
 prompting), ``llm-bo`` (as shipped), and ``llm-bo+random-placement``: llm-bo with the model's answer
 to every composition request (Ax, exploitation and local trials) replaced by a uniform random
 placement of that composition on the allowed sites; the scout, which asks the model for its own
-compositions, still uses the model. This variant is a benchmark ablation, not a user option.
+compositions, still uses the model. This variant is a benchmark ablation, not a user option. Research
+variants (``--strategies llm-bo+refine random+refine``): the strategy with every sample refined by a
+surrogate-screened local search (:mod:`hts.campaign.refine`).
 
 Run (after the embedded defaults are built, see README):
     .venv/bin/python benchmarks/bench_motifs.py --seconds 60 --seeds 0 1 2 --jobs 2 \\
@@ -40,6 +42,7 @@ import numpy as np
 import yaml
 
 STRATEGIES = ("screen", "random", "llm-fixed", "llm-bo", "llm-bo+random-placement")
+RESEARCH = ("llm-bo+refine", "random+refine")  # hts.campaign.refine: local search around each sample
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -106,6 +109,15 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float) -> di
     if strategy.endswith("+random-placement"):
         make = runner.make_proposer
         runner.make_proposer = lambda c, h, b=None: RandomPlacementProposer(make(c, h, b))  # type: ignore[assignment]
+    if strategy.endswith("+refine"):
+        from hts.campaign.refine import RefiningProposer
+
+        loop = runner.run_loop
+
+        def refined_loop(campaign: Any, host: Any, store: Any, proposer: Any, scorer: Any, **kw: Any) -> Any:
+            return loop(campaign, host, store, RefiningProposer(proposer, host, campaign, scorer), scorer, **kw)
+
+        runner.run_loop = refined_loop  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
         path.write_text(yaml.safe_dump(campaign_for(campaign_file, strategy, seed, seconds)))

@@ -7,8 +7,15 @@ samples the resident set size (RSS) of the campaign process and of its Dask work
 evaluations) and at the end, the growth in per cent, and the number of candidates scored by the
 surrogate. Goal: growth under 10 % after warm-up.
 
+With ``--hours H`` the campaign runs for H hours of wall clock instead, with the oracle verifying
+beside generation (``oracle.share`` 0.5) and ``refit_surrogate`` on; then also reported: oracle jobs
+submitted and results stored (no verification repeated: every submitted candidate distinct from every
+stored one before it), refits, the store's ``PRAGMA integrity_check``, and the RSS growth of every
+process (main, each worker) after warm-up.
+
 Run:
     .venv/bin/python benchmarks/bench_soak.py --evaluations 50000
+    .venv/bin/python benchmarks/bench_soak.py --hours 2 --out benchmarks/results/soak_oracle.json
 Writes benchmarks/results/soak.json (every sample) and benchmarks/results/soak.png.
 """
 
@@ -31,14 +38,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def tree_rss(proc: object) -> tuple[int, int]:
     """RSS in bytes of ``proc`` itself and of all its descendants (Dask workers, nannies)."""
+    own, kids = child_rss(proc)
+    return own, sum(kids.values())
+
+
+def child_rss(proc: object) -> tuple[int, dict[str, int]]:
+    """RSS in bytes of ``proc`` and of each of its descendants by pid."""
     import psutil
 
     assert isinstance(proc, psutil.Process)
     own = proc.memory_info().rss
-    kids = 0
+    kids: dict[str, int] = {}
     for child in proc.children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            kids += child.memory_info().rss
+            kids[str(child.pid)] = child.memory_info().rss
     return own, kids
 
 
@@ -53,6 +66,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=0.1, help="fraction of the evaluations counted as warm-up")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
     ap.add_argument("--summarise", action="store_true", help="only recompute the summary and plot of --out")
+    ap.add_argument("--hours", type=float, default=None, help="wall-clock budget, with the oracle beside generation")
     args = ap.parse_args()
     if args.summarise:
         old = json.loads(args.out.read_text())
@@ -76,6 +90,24 @@ def main() -> None:
     }
     data["oracle"] = {"enabled": False}
     data.setdefault("dask", {})["enabled"] = True
+    submitted: list[str] = []
+    if args.hours:
+        data["budget"] = {
+            "iterations": 1000,
+            "trials_per_iteration": 1,
+            "samples_per_trial": args.samples,
+            "wall_clock_hours": args.hours,
+        }
+        data["oracle"] = {"enabled": True, "top_k": 1, "share": 0.5, "refit_surrogate": True}
+        from hts.campaign.verifier import Verifier
+
+        submit = Verifier._submit
+
+        def counted(self: Any, defects: Any, key: str) -> Any:
+            submitted.append(key)
+            return submit(self, defects, key)
+
+        Verifier._submit = counted  # type: ignore[method-assign]
 
     samples: list[dict[str, float]] = []
     progress = {"evaluations": 0, "trials": 0}
@@ -85,8 +117,16 @@ def main() -> None:
 
     def sample() -> None:
         while not done.is_set():
-            own, kids = tree_rss(me)
-            samples.append({"t_s": time.perf_counter() - t0, **progress, "rss_main": own, "rss_workers": kids})
+            own, kids = child_rss(me)
+            samples.append(
+                {
+                    "t_s": time.perf_counter() - t0,
+                    **progress,
+                    "rss_main": own,
+                    "rss_workers": sum(kids.values()),
+                    "rss_children": kids,
+                }
+            )
             done.wait(args.every)
 
     def on_trial(info: dict) -> None:
@@ -105,7 +145,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "soak.yaml"
         path.write_text(yaml.safe_dump(data))
-        summary, _ = run_campaign(path, out=Path(tmp) / "run", progress=on_trial)
+        summary, out = run_campaign(path, out=Path(tmp) / "run", progress=on_trial)
+        oracle = oracle_figures(out, submitted) if args.hours else {}
     done.set()
     sampler.join()
     wall = time.perf_counter() - t0
@@ -117,7 +158,12 @@ def main() -> None:
         "candidates_scored": summary.candidates,
         "trials": summary.trials,
         "wall_s": round(wall, 1),
-        **summarise(samples, args.warmup * args.evaluations, summary.evaluations),
+        **oracle,
+        **(
+            summarise(samples, args.warmup * wall, wall, key="t_s")
+            if args.hours
+            else summarise(samples, args.warmup * summary.evaluations, summary.evaluations)
+        ),
         "samples": samples,
     }
     args.out.parent.mkdir(exist_ok=True)
@@ -126,8 +172,37 @@ def main() -> None:
     plot(samples, args.out.with_suffix(".png"))
 
 
-def summarise(samples: list[dict[str, float]], warm_from: float, end: float, window: float = 0.1) -> dict:
-    """RSS after warm-up and at the end as medians over windows of ``window * end`` evaluations.
+def oracle_figures(out: Path, submitted: list[str]) -> dict[str, Any]:
+    """Oracle jobs submitted and stored, repeats, refits and the store's integrity after the soak."""
+    from hts.campaign.results import CampaignResults
+
+    res = CampaignResults.open(out)
+    try:
+        oracle = res.store.oracle_frame()
+        summary = res.summary()
+        integrity = res.store.integrity_ok()
+    finally:
+        res.close()
+    keys = [k for k in submitted if k.startswith("oracle-") and not k.startswith("oracle-reference")]
+    hashes = [k.split("-")[1] for k in keys]
+    return {
+        "oracle_submitted": len(keys),
+        "oracle_stored": len(oracle),
+        "oracle_repeated": len(hashes) - len(set(hashes)),
+        "oracle_failed": summary["oracle_failed"],
+        "verified_motifs": summary["verified_motifs"],
+        "confirmed_motifs": summary["confirmed_motifs"],
+        "shortlist_precision": summary["shortlist_precision"],
+        "refits": len(list(out.glob("surrogate-refit-*"))),
+        "integrity_ok": integrity,
+    }
+
+
+def summarise(
+    samples: list[dict[str, Any]], warm_from: float, end: float, window: float = 0.1, key: str = "evaluations"
+) -> dict:
+    """RSS after warm-up and at the end as medians over windows of ``window * end`` evaluations (or
+    seconds, ``key="t_s"``).
 
     Single samples swing by ~100 MiB within a trial (generation buffers, Ax model fits), so the
     growth is measured between the median of the first window after warm-up and that of the last.
@@ -135,18 +210,35 @@ def summarise(samples: list[dict[str, float]], warm_from: float, end: float, win
     import numpy as np
 
     width = window * end
-    ev = np.array([s["evaluations"] for s in samples])
+    ev = np.array([s[key] for s in samples])
     first = (ev >= warm_from) & (ev < warm_from + width)
     last = ev >= end - width
-    out: dict[str, Any] = {"window_evaluations": [[warm_from, warm_from + width], [end - width, end]]}
-    for key in ("rss_main", "rss_workers", "rss_total"):
-        v = np.array([s["rss_main"] + s["rss_workers"] if key == "rss_total" else s[key] for s in samples]) / 2**20
+    out: dict[str, Any] = {f"window_{key}": [[warm_from, warm_from + width], [end - width, end]]}
+    for name in ("rss_main", "rss_workers", "rss_total"):
+        v = np.array([s["rss_main"] + s["rss_workers"] if name == "rss_total" else s[name] for s in samples]) / 2**20
         a, b = float(np.median(v[first])), float(np.median(v[last]))
-        out[f"{key}_after_warmup_MiB"] = round(a, 1)
-        out[f"{key}_end_MiB"] = round(b, 1)
-        out[f"{key}_growth_pct"] = round(100 * (b / a - 1), 2)
-        if key == "rss_main":
+        out[f"{name}_after_warmup_MiB"] = round(a, 1)
+        out[f"{name}_end_MiB"] = round(b, 1)
+        out[f"{name}_growth_pct"] = round(100 * (b / a - 1), 2)
+        if name == "rss_main":
             out["rss_main_floor_growth_pct"] = round(100 * (float(v[last].min()) / float(v[first].min()) - 1), 2)
+    growth = {}
+    for pid in {p for smp in samples for p in smp.get("rss_children", {})}:
+        a_v = [
+            smp["rss_children"][pid]
+            for smp, f in zip(samples, first, strict=True)
+            if f and pid in smp.get("rss_children", {})
+        ]
+        b_v = [
+            smp["rss_children"][pid]
+            for smp, f in zip(samples, last, strict=True)
+            if f and pid in smp.get("rss_children", {})
+        ]
+        if a_v and b_v:
+            growth[pid] = round(100 * (float(np.median(b_v)) / float(np.median(a_v)) - 1), 2)
+    if growth:
+        out["rss_per_child_growth_pct"] = growth
+        out["rss_max_child_growth_pct"] = max(growth.values())
     out["peak_total_MiB"] = round(max(s["rss_main"] + s["rss_workers"] for s in samples) / 2**20, 1)
     return out
 
