@@ -16,7 +16,14 @@ columns:
   reference (the same cell's raw HOMO moves by 0.02 eV); ``E_1`` is still recorded in its column;
 - ``formation_energy = E_defect - E_pristine + sum(mu_removed) - sum(mu_added)`` with the elemental
   chemical potentials of :mod:`hts.oracle.references` (same method), and
-  ``formation_energy_per_site`` (divided by the number of defects).
+  ``formation_energy_per_site`` (divided by the number of defects);
+- ``homo``, ``lumo`` and ``homo_lumo_gap`` (and the pristine VBM) are re-derived from each result's
+  stored ``frontier`` orbitals under the oracle's current definition (Aufbau with the integer electron
+  count, :mod:`hts.oracle.xtb`), so a change of that definition needs no recomputation; results
+  without ``frontier`` (the bundled MoS2 labels, computed before it existed) keep their stored values.
+
+The manifest's note says, per host, whether its band edges fold onto the Gamma point of its supercell
+(:data:`BAND_EDGES`).
 
 The pristine reference is computed first, once per dataset, and stored in ``labels/reference.json``.
 """
@@ -321,11 +328,51 @@ def merge_labels(path: str | os.PathLike[str]) -> int:
     return int(sum(1 for r in rows if "energy" in r))
 
 
-GAMMA_NOTE = (
-    "Gamma-point labels: MoS2's band edges lie at K, which folds onto Gamma only for supercells whose size "
-    "is a multiple of 3, so the 8x8 pristine gap (GFN1-xTB) is larger than at 3x3/6x6. This is a property "
-    "of the label, not a bug. HOMO/LUMO are on xTB's energy scale: compare within one method only."
+# Where each host's band edges lie in its unit cell's Brillouin zone, as the host's own oracle method
+# places them, and the supercell sizes n whose Gamma point contains them (multiples of m). Measured from
+# pristine Gamma-point gaps of n x n cells (eV): MoS2 (GFN1, 2DMD cell) 3x3/6x6 1.63, 4x4 2.07, 8x8 1.78;
+# WSe2 (GFN1) 3x3 1.93, 6x6 1.93, 4x4 2.62, 8x8 2.15; h-BN (GFN1) 3x3 4.11, 6x6 4.17, 4x4 5.30, 5x5 4.81,
+# 8x8 4.48; P (GFN1) 3x3 1.651, 6x6 1.651, 2x2 1.78, 4x4 1.71 (the HOMO moves, the LUMO stays: a VBM off
+# Gamma); GaSe (GFN2) 4x4 2.410, 6x6 2.410, 2x2 2.44, 3x3 2.74 (the LUMO moves: a CBM at M); InSe (GFN2)
+# 4x4 1.397, 6x6 1.397, 2x2 1.42, 3x3 1.53.
+BAND_EDGES: dict[str, tuple[str, int]] = {
+    "MoS2": ("at K", 3),
+    "WSe2": ("at K", 3),
+    "BN": ("at K", 3),
+    "P": ("at Gamma (conduction band) and at a k-point of the 3x3 grid off Gamma (valence band)", 3),
+    "GaSe": ("near Gamma (valence band) and at M (conduction band)", 2),
+    "InSe": ("at Gamma and M, points of the 2x2 grid", 2),
+}
+METHOD_NOTE = (
+    "This is a property of the label, not a bug. HOMO/LUMO are on xTB's energy scale: compare within one method only."
 )
+
+
+def gamma_note(host_key: str, method: str) -> str:
+    """The manifest's note on what the Gamma-point gap of this host and supercell means (:data:`BAND_EDGES`).
+
+    MoS2 8x8 keeps the note its manifest always had."""
+    from hts.hosts import host_from_key
+
+    host = host_from_key(host_key)
+    na, nb, _ = host.supercell
+    size = f"{na}x{nb}"
+    if host.name not in BAND_EDGES:  # pragma: no cover - every host is listed
+        return f"Gamma-point labels ({size}, {method}). {METHOD_NOTE}"
+    where, m = BAND_EDGES[host.name]
+    if na % m or nb % m:
+        text = (
+            f"Gamma-point labels: {host.name}'s band edges lie {where}, which folds onto Gamma only for "
+            f"supercells whose size is a multiple of {m}, so the {size} pristine gap ({method}) is larger than "
+            f"at {m}x{m}/{2 * m}x{2 * m}."
+        )
+    else:
+        text = (
+            f"Gamma-point labels: {host.name}'s band edges lie {where}, which folds onto Gamma for supercells "
+            f"whose size is a multiple of {m}, as {size} is, so the pristine gap ({method}) is the band gap "
+            f"(to the resolution of the {size} k-grid)."
+        )
+    return f"{text} {METHOD_NOTE}"
 
 
 def write_manifest(
@@ -386,7 +433,7 @@ def write_manifest(
             "label": f"hts data label {root.name} --oracle xtb --method {method}",
             "merge": f"hts data merge {root.name}",
         },
-        "note": GAMMA_NOTE,
+        "note": gamma_note(str(ref.get("host")), str(method)),
     }
     path = root / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2) + "\n")

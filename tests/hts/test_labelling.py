@@ -195,3 +195,19 @@ def test_merge_rederives_band_edges_from_frontier(tmp_path):
     assert (old["homo"], old["lumo"], old["homo_lumo_gap"]) == (-5.5, -4.25, 1.25)
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["oracle"]["pristine"]["homo_lumo_gap"] == 2.0
+
+
+def test_manifest_note_per_host():
+    from hts.labelling import gamma_note
+
+    legacy = (  # the note every MoS2 manifest carried before notes were per host
+        "Gamma-point labels: MoS2's band edges lie at K, which folds onto Gamma only for supercells whose size "
+        "is a multiple of 3, so the 8x8 pristine gap (GFN1-xTB) is larger than at 3x3/6x6. This is a property "
+        "of the label, not a bug. HOMO/LUMO are on xTB's energy scale: compare within one method only."
+    )
+    assert gamma_note("MoS2-8x8x1", "GFN1-xTB") == legacy
+    for key in ("WSe2-8x8x1", "BN-8x8x1"):  # K-valley hosts at 8x8: not folded
+        assert "at K, which folds onto Gamma only" in gamma_note(key, "GFN1-xTB")
+    for key in ("MoS2-6x6x1", "P-6x6x1", "GaSe-6x6x1", "InSe-6x6x1"):
+        assert "as 6x6 is, so the pristine gap" in gamma_note(key, "GFN2-xTB")
+    assert "larger than at 2x2/4x4" in gamma_note("InSe-3x3x1", "GFN2-xTB")
