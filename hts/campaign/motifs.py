@@ -9,8 +9,9 @@ A hit's **core** is what remains after removing its defects one at a time, keepi
 leaves the surrogate's prediction inside every target window widened by :data:`SLACK` of its
 half-width, and undoing the others. Removal order (fixed, so the core of a configuration is
 reproducible): substitutions before vacancies (isovalent substitutions are the usual spectators),
-within each kind the defect farthest from its nearest other defect first, ties by site index. A core
-keeps at least one defect. The removed defects are the hit's **spectators**.
+within each kind the defect farthest from its nearest other defect first, ties by site index. Sweeps repeat
+until one removes nothing (a defect that was needed while others were present may not be once they
+are gone). A core keeps at least one defect. The removed defects are the hit's **spectators**.
 
 The **motif** is the core's multiset of **clusters**: defects within :data:`ADJACENT_FACTOR` times the
 host's shortest site-site distance of each other (the first neighbour shells) form one cluster, and
@@ -141,16 +142,20 @@ def find_motifs(batch: ConfigBatch, inside: Inside) -> Motifs:
         return Motifs(batch, keep)
     order = removal_order(batch)
     rows_all = np.arange(len(batch))
-    for step in range(order.shape[1]):
-        col = order[:, step]
-        can = keep[rows_all, col] & (keep.sum(axis=1) > 1)
-        rows = np.flatnonzero(can)
-        if rows.size == 0:
-            continue
-        trial = keep[rows].copy()
-        trial[np.arange(rows.size), col[rows]] = False
-        ok = np.asarray(inside(masked(batch.take(rows), trial)), dtype=bool)
-        keep[rows[ok], col[rows[ok]]] = False
+    todo = np.ones(len(batch), dtype=bool)  # rows whose last sweep removed something
+    while todo.any():
+        removed = np.zeros(len(batch), dtype=bool)
+        for step in range(order.shape[1]):
+            col = order[:, step]
+            rows = np.flatnonzero(todo & keep[rows_all, col] & (keep.sum(axis=1) > 1))
+            if rows.size == 0:
+                continue
+            trial = keep[rows].copy()
+            trial[np.arange(rows.size), col[rows]] = False
+            ok = np.asarray(inside(masked(batch.take(rows), trial)), dtype=bool)
+            keep[rows[ok], col[rows[ok]]] = False
+            removed[rows[ok]] = True
+        todo = removed
     return Motifs(batch, keep)
 
 

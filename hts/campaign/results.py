@@ -62,18 +62,19 @@ class CampaignResults:
         if df.empty:
             return df
         names = list(self.campaign.targets)
-        half = np.array([self.campaign.targets[n].half_width for n in names])
-        rows = []
-        for rec in df.to_dict("records"):
-            preds = rec.pop("predictions")
-            row: dict[str, Any] = {str(k): v for k, v in rec.items()}
-            for p, (m, s) in preds.items():
-                row[f"pred_{p}"] = m
-                row[f"std_{p}"] = s
-            stds = np.array([preds[n][1] for n in names if n in preds])
-            row["uncertainty"] = float(np.sqrt(np.mean((stds / half[: len(stds)]) ** 2))) if len(stds) else np.nan
-            rows.append(row)
-        out = pd.DataFrame(rows)
+        preds = df.pop("predictions").tolist()
+        columns: dict[str, Any] = {}
+        for p in dict.fromkeys(k for d in preds[:1] for k in d):  # every row has the model's properties
+            columns[f"pred_{p}"] = np.array([d[p][0] for d in preds], dtype=float)
+            columns[f"std_{p}"] = np.array([d[p][1] for d in preds], dtype=float)
+        out = pd.concat([df, pd.DataFrame(columns, index=df.index)], axis=1)
+        known = [n for n in names if f"std_{n}" in columns]
+        if known:  # RMS of the targets' standard deviations in window half-widths
+            half = np.array([self.campaign.targets[n].half_width for n in known])
+            stds = np.column_stack([columns[f"std_{n}"] for n in known])
+            out["uncertainty"] = np.sqrt(np.mean((stds / half) ** 2, axis=1))
+        else:
+            out["uncertainty"] = np.nan
         motifs = self.store.motifs_frame()
         out = out.merge(motifs, on="hash", how="left") if not motifs.empty else out.assign(motif=None)
         orc = self.oracle_results()
@@ -89,7 +90,7 @@ class CampaignResults:
     def summary(self) -> dict[str, Any]:
         trials = self.store.trials_frame()
         b = self.campaign.budget
-        cands = self.store.candidates_frame()
+        cands = self.store.candidates_frame(predictions=False)
         orc = self.oracle_results()
         return {
             "name": self.campaign.name,
@@ -202,8 +203,13 @@ def trial_kind_counts(trials: pd.DataFrame) -> dict[str, int]:
 
 def composition_key(host: Host, defects: str) -> tuple[tuple[str, int], ...]:
     """A candidate's composition (defects per type, e.g. ``(("Mo->W", 1), ("vac_S", 2))``) as a
-    hashable key, from the stored defects text."""
-    return tuple(sorted(DefectConfiguration.from_mapping(host, parse_defects(defects)).rule_counts().items()))
+    hashable key, from the stored defects text (the stored configurations were validated when stored)."""
+    names = {(r.element, r.new_species): r.name for r in host.rules}
+    counts: dict[str, int] = {}
+    for site, species in parse_defects(defects):
+        name = names[(host.site_species[site], species)]
+        counts[name] = counts.get(name, 0) + 1
+    return tuple(sorted(counts.items()))
 
 
 def rule_makeup(config: DefectConfiguration) -> str:

@@ -116,6 +116,11 @@ def check_sqlite_file(path: str | Path) -> None:
         raise damaged_store_error(path, str(exc)) from None
     except UnicodeDecodeError:  # SQLite's own message quotes a damaged schema that is not UTF-8
         raise damaged_store_error(path, "malformed database schema (not UTF-8)") from None
+    except MemoryError:  # SQLITE_NOMEM: a damaged size field asks for more than any sound file would
+        size = path.stat().st_size
+        raise damaged_store_error(
+            path, f"SQLite ran out of memory checking it, which a sound file of {size:,} bytes does not cause"
+        ) from None
     if rows != ["ok"]:
         found = [" ".join(r.replace("*** in database main ***", "").split()) for r in rows[:3]]
         raise damaged_store_error(path, "; ".join(f for f in found if f) or "quick_check found problems")
@@ -475,11 +480,15 @@ class CampaignStore:
         return df
 
     @_reads("the candidates")
-    def candidates_frame(self, order_by_distance: bool = False, limit: int | None = None) -> pd.DataFrame:
-        """One row per candidate; ``created`` as ISO 8601 UTC text."""
+    def candidates_frame(
+        self, order_by_distance: bool = False, limit: int | None = None, predictions: bool = True
+    ) -> pd.DataFrame:
+        """One row per candidate; ``created`` as ISO 8601 UTC text. ``predictions=False`` leaves the
+        predictions column out (a summary over a large archive need not parse them)."""
         import pandas as pd
 
-        q = self.candidates.select()
+        c = self.candidates.c
+        q = self.candidates.select() if predictions else sa_select([col for col in c if col.name != "predictions"])
         q = (
             q.order_by(self.candidates.c.distance, self.candidates.c.eval_index)
             if order_by_distance
@@ -489,7 +498,8 @@ class CampaignStore:
             q = q.limit(limit)
         with self.engine.connect() as conn:
             df = pd.read_sql(q, conn)
-        df["predictions"] = df["predictions"].map(json.loads)
+        if predictions:
+            df["predictions"] = df["predictions"].map(json.loads)
         df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
 
@@ -538,3 +548,10 @@ def parse_defects(text: str) -> list[tuple[int, str]]:
         site, sp = part.split(":")
         out.append((int(site), sp))
     return out
+
+
+def sa_select(columns: list[Any]) -> Any:
+    """``sqlalchemy.select`` of ``columns`` (imported lazily, as everywhere in this module)."""
+    import sqlalchemy as sa
+
+    return sa.select(*columns)

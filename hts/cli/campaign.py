@@ -75,8 +75,9 @@ def status(
     try:
         s = res.summary()
         console.print(
-            f"[bold]{s['name']}[/] ({s['strategy']}, {s['host']}): trials {s['trials']}/{s['max_trials']}, "
-            f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']} in "
+            f"[bold]{s['name']}[/] ({s['strategy']}, {s['host']}): "
+            + (f"trials {s['trials']}/{s['max_trials']}, " if s["strategy"] != "screen" else "")
+            + f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']} in "
             f"[bold]{s['hit_motifs']} motifs[/] ({s['hit_compositions']} defect make-ups), "
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
             + (f" ({s['confirmed']} inside every target window by the oracle)" if s["verified"] else "")

@@ -121,3 +121,20 @@ def test_a_cluster_beside_an_isolated_defect_is_named_in_brackets():
     far = max(s_sites, key=lambda s: host.distance_matrix[0, s])
     words = describe_core(host, [(0, VAC), (64, VAC), (far, VAC)])
     assert words == "V_S + [V_Mo + V_S]"
+
+
+def test_a_defect_needed_only_beside_others_is_stripped_once_they_are_gone():
+    """Toy: a W spectator is 'needed' only while a second vacancy is present (the first sweep keeps it,
+    tries it before the vacancy it depends on); the second sweep removes it."""
+
+    def inside_(batch):
+        out = []
+        for c in batch.to_configs():
+            vac = sum(sp == VAC for _, sp in c.defects)
+            w = any(sp == "W" for _, sp in c.defects)
+            out.append(vac == 1 or (vac == 2 and w))
+        return np.array(out)
+
+    config = _config([(16, VAC), (40, VAC), (3, "W")])
+    found = find_motifs(ConfigBatch.from_configs([config]), inside_)
+    assert found.cores.to_configs()[0].n_defects == 1
