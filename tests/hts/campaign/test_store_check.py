@@ -195,3 +195,18 @@ def test_a_damaged_schema_that_is_not_utf8_is_named(store_file):
     finally:
         store.close()
     assert digest(store_file) == before
+
+
+def test_damage_that_makes_sqlite_run_out_of_memory_is_named(tmp_path):
+    """Found by the store fuzzer: quick_check of this damage fails with SQLITE_NOMEM (a MemoryError)."""
+    from tests.fuzz.test_fuzz_campaign_store import _base_store, _damaged
+
+    base, _, _ = _base_store()
+    path = tmp_path / "campaign.sqlite"
+    path.write_bytes(_damaged(base, [(0, 24, "zeros", 1, b"\0"), (18, 213, "ones", 377, b"\0")], None))
+    before = digest(path)
+    with pytest.raises(StoreError) as info:
+        check_sqlite_file(path)
+    _assert_damage_message(str(info.value), path)
+    assert "ran out of memory" in str(info.value)
+    assert digest(path) == before
