@@ -99,6 +99,11 @@ def ExpectedNewGroups(  # noqa: N802
     return _expected_new_groups_class()(model, windows, codes, fresh, sampler)
 
 
+def _first_output(samples: Any, X: Any = None) -> Any:
+    """An MC objective's placeholder: the first property's samples."""
+    return samples[..., 0]
+
+
 def _expected_new_groups_class() -> type:
     import torch
     from botorch.acquisition.monte_carlo import MCAcquisitionFunction
@@ -109,14 +114,14 @@ def _expected_new_groups_class() -> type:
         def __init__(self, model: Any, windows: Any, codes: Any, fresh: Any, sampler: Any) -> None:
             # The objective only satisfies BoTorch's check for multi-output models; forward reads the
             # joint samples of every property itself.
-            super().__init__(model=model, sampler=sampler, objective=GenericMCObjective(lambda y, x=None: y[..., 0]))
+            super().__init__(model=model, sampler=sampler, objective=GenericMCObjective(_first_output))
             self.lo = torch.tensor([w[0] for w in windows], dtype=torch.double)
             self.hi = torch.tensor([w[1] for w in windows], dtype=torch.double)
             self.codes = codes
             self.fresh = fresh
 
         @concatenate_pending_points
-        @t_batch_mode_transform()
+        @t_batch_mode_transform()  # type: ignore[arg-type]
         def forward(self, X: Any) -> Any:
             samples = self.get_posterior_samples(self.model.posterior(X))  # S x b x q x m
             hit = ((samples >= self.lo) & (samples <= self.hi)).all(dim=-1).to(samples)  # S x b x q

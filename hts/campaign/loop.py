@@ -307,11 +307,11 @@ def run_loop(
     ax = None
     space = knob_space(campaign, host, label_ranges, prompt_properties) if campaign.strategy == "llm-bo" else []
     if campaign.strategy == "llm-bo":
-        snap = store.latest_ax_snapshot()
+        from hts.campaign.safety import restore_ax_checked
+
         with optimiser_warnings():
-            if snap is not None:
-                ax = restore_ax_client(snap)
-            else:
+            ax = restore_ax_checked(store, restore_ax_client)  # a snapshot that does not load names its trial
+            if ax is None:
                 ax = new_ax_client(
                     space,
                     campaign.seed,

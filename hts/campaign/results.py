@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hts.campaign.config import Campaign, parse_campaign
+from hts.campaign.config import Campaign, load_campaign
 from hts.campaign.store import CampaignStore, parse_defects, sqlite_url
 from hts.defects import DefectConfiguration
 from hts.errors import ConfigError
@@ -42,13 +42,18 @@ class CampaignResults:
     store: CampaignStore
 
     @classmethod
-    def open(cls, out_dir: str | Path) -> CampaignResults:
+    def open(cls, out_dir: str | Path, salvage: bool = False) -> CampaignResults:
+        """A campaign directory for reading: its store checked (``PRAGMA quick_check``) and opened
+        read-only; ``salvage`` skips the check to read what a damaged store still holds."""
         root = Path(out_dir)
         yaml_copy = root / "campaign.yaml"
         if not yaml_copy.is_file():
             raise ConfigError(f"{root} is not a campaign directory (campaign.yaml missing); run `hts run` first")
-        campaign = parse_campaign(yaml_copy.read_text(), str(yaml_copy))
-        store = CampaignStore(campaign.store_url or sqlite_url(root / "campaign.sqlite"))
+        campaign = load_campaign(yaml_copy)
+        url = campaign.store_url or sqlite_url(root / "campaign.sqlite")
+        if campaign.store_url is None and not (root / "campaign.sqlite").is_file():
+            raise ConfigError(f"{root} holds no campaign store (campaign.sqlite missing); run `hts run` first")
+        store = CampaignStore.open(url, check=not salvage)
         return cls(root, campaign, get_host(campaign.host.material, campaign.host.supercell), store)
 
     def close(self) -> None:
@@ -224,6 +229,8 @@ def export_shortlist(
     per_motif: int = 1,
     all_placements: bool = False,
     verified_only: bool = False,
+    force: bool = False,
+    salvage: bool = False,
 ) -> Path:
     """Write the shortlist as CIFs (``<rank>_<hash>.cif``), ``candidates.csv``, ``motifs.csv`` and the
     campaign file.
@@ -231,19 +238,23 @@ def export_shortlist(
     By default one representative per motif (:mod:`hts.campaign.shortlist`: confirmed motifs first,
     rejected ones left out), at most ``top`` motifs, ``per_motif`` hits of each. ``all_placements``:
     the ``top`` ranked candidates one by one, hits or not (every placement, the archive's order).
-    ``verified_only``: only hits the oracle confirmed. Ranks are those of the whole archive."""
+    ``verified_only``: only hits the oracle confirmed. Ranks are those of the whole archive. ``dest`` is
+    new or empty, or with ``force`` holds an earlier export of hts, whose files are replaced
+    (:func:`hts.campaign.safety.prepare_export_dir`); ``salvage`` reads a damaged store unchecked."""
+    from hts.campaign.safety import prepare_export_dir
     from hts.campaign.shortlist import motif_table, shortlist
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     if per_motif < 1:
         raise ConfigError(f"--per-motif must be at least 1, got {per_motif}")
-    res = CampaignResults.open(out_dir)
+    res = CampaignResults.open(out_dir, salvage=salvage)
     try:
         ranked = res.ranked()
         if ranked.empty:
             raise ConfigError(f"{out_dir} has no candidates yet; nothing to export")
         motifs = motif_table(ranked, res.host)
+        prepare_export_dir(Path(dest), force)
         if all_placements:
             chosen = ranked.head(top)
             if verified_only:
@@ -253,7 +264,6 @@ def export_shortlist(
             keep = set(chosen["motif"].drop_duplicates().head(top))
             chosen = chosen[chosen["motif"].isin(keep)]
         dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
         files = []
         chosen = chosen.copy()
         for rec in chosen.to_dict("records"):

@@ -142,6 +142,7 @@ class Verifier:
     def _record(self, hash_: str, defects: tuple[tuple[int, str], ...], outcome: dict[str, Any] | Exception) -> None:
         from hts.labelling import chemical_potentials, derived_properties
 
+        result: dict[str, Any]
         if isinstance(outcome, Exception):
             status, result = "error", {"error": f"{type(outcome).__name__}: {outcome}"}
         else:
@@ -185,7 +186,7 @@ class Verifier:
         keep = marginal_hit_probability(mean, std, windows) >= minimum_probability
         pool, mean, std = pool[keep], mean[keep], std[keep]
         rows = select_for_oracle(mean, std, list(groups[pool.index]), self.campaign.targets, k, credited=credited)
-        return [pool.iloc[r].to_dict() for r in rows]
+        return [{str(k): v for k, v in pool.iloc[r].to_dict().items()} for r in rows]
 
 
 def motif_groups(ranked: pd.DataFrame) -> pd.Series:

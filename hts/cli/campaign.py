@@ -13,12 +13,15 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped campaign in its output directory."),
     out: Path | None = typer.Option(None, help="Output directory (default: the campaign's `output`)."),
 ) -> None:
-    """Run a campaign (Ax over the generator's knobs, surrogate scoring on Dask); resumable."""
+    """Run a campaign (its strategy's proposals scored by the surrogate on Dask, the oracle verifying
+    beside them); resumable."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from hts.campaign.config import load_campaign
     from hts.campaign.runner import run_campaign
 
+    name = load_campaign(campaign).name  # a file that does not load is named here, before anything starts
     console = Console()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -28,7 +31,7 @@ def run(
         TextColumn("{task.fields[info]}"),
         console=console,
     ) as bar:
-        task = bar.add_task(f"campaign {campaign.stem}", total=None, info="starting")
+        task = bar.add_task(name, total=None, info="starting")
 
         def progress(ev: dict[str, Any]) -> None:
             bar.update(
@@ -160,6 +163,12 @@ def export(
         False, "--all", help="Every candidate in rank order instead of one per motif (hits or not)."
     ),
     verified_only: bool = typer.Option(False, "--verified-only", help="Only hits the oracle confirmed."),
+    force: bool = typer.Option(
+        False, "--force", help="OUT holds an earlier export of hts: replace its files (only those)."
+    ),
+    salvage: bool = typer.Option(
+        False, "--salvage", help="Read a store that failed its integrity check (export what is still readable)."
+    ),
 ) -> None:
     """Export the shortlist: one CIF per motif (confirmed by the oracle first), candidates.csv with
     predictions, uncertainty, motif, core and spectators, motifs.csv and the campaign file."""
@@ -168,7 +177,7 @@ def export(
 
     from hts.campaign.results import export_shortlist
 
-    dest = export_shortlist(out_dir, out, top, per_motif, all_placements, verified_only)
+    dest = export_shortlist(out_dir, out, top, per_motif, all_placements, verified_only, force, salvage)
     frame = pd.read_csv(dest / "candidates.csv")
     n_motifs = frame["motif"].nunique() if "motif" in frame else 0
     Console().print(f"exported {len(frame)} candidates ({n_motifs} motifs) to {dest}")

@@ -9,6 +9,7 @@ import pytest
 
 from hts.campaign.results import CampaignResults
 from hts.campaign.runner import run_campaign
+from hts.campaign.store import CampaignStore, sqlite_url
 from hts.campaign.verifier import Verifier, motif_groups, thread_submit
 from tests.hts.campaign.conftest import campaign_text
 
@@ -44,7 +45,9 @@ def campaign_dir(tmp_path, tiny_surrogate):
 
 
 def _verifier(out, slots=2, compute=fake_oracle):
-    res = CampaignResults.open(out)
+    read = CampaignResults.open(out)
+    read.close()
+    res = CampaignResults(out, read.campaign, read.host, CampaignStore(sqlite_url(out / "campaign.sqlite")))
     pool = ThreadPoolExecutor(slots)
     v = Verifier(res.campaign, res.host, out, res.store, thread_submit(pool), slots, compute=compute, progress=None)
     return res, v
@@ -124,5 +127,26 @@ def test_finish_tops_up_to_top_k_and_cancels_at_the_deadline(campaign_dir):
         v.compute = slow
         v.finish(deadline=time.perf_counter() + 0.3, top_k=5)
         assert not v.jobs and len(res.store.oracle_frame()) == 3  # the slow job was cancelled, not stored
+    finally:
+        res.close()
+
+
+def test_progress_is_reported_for_every_stored_result_and_logged_by_default(campaign_dir, caplog):
+    import logging
+
+    calls: list[tuple] = []
+    res, v = _verifier(campaign_dir)
+    v.progress = lambda *a: calls.append(a)
+    try:
+        _drain(v, 1)
+        n = len(res.store.oracle_frame())
+        assert [c[0] for c in calls] == list(range(1, n + 1))  # verified so far, one call per result
+        assert all(c[3] == "converged" and len(c[2]) == 16 for c in calls)
+        from hts.campaign.verifier import log_progress
+
+        v.progress = log_progress
+        with caplog.at_level(logging.INFO, logger="hts.campaign.verifier"):
+            _drain(v, 1)
+        assert any("oracle:" in r.message and "verified" in r.message for r in caplog.records)
     finally:
         res.close()
