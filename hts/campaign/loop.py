@@ -19,13 +19,14 @@ probes the compositions next to its leading setting in another part, :mod:`hts.c
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -252,16 +253,30 @@ def new_ax_client(knobs: list[Knob], seed: int, n_init: int, constraints: Sequen
 
 
 def restore_ax_client(snapshot: str) -> Any:
-    """Rebuild the Ax client from a stored snapshot; trials left running are marked abandoned."""
+    """Rebuild the Ax client from a stored snapshot (Ax's public JSON file round trip); trials left
+    running are marked abandoned."""
     quiet_ax()
     from ax import Client
-    from ax.core.trial_status import TrialStatus
 
-    client = Client._from_json_snapshot(json.loads(snapshot))
-    for idx, trial in client._experiment.trials.items():
-        if trial.status in (TrialStatus.RUNNING, TrialStatus.CANDIDATE, TrialStatus.STAGED):
-            client.mark_trial_abandoned(idx)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ax.json"
+        path.write_text(snapshot)
+        client = Client.load_from_json_file(str(path))
+    if client.summarize().empty:
+        return client
+    trials = client.summarize()[["trial_index", "trial_status"]]
+    for idx, status in zip(trials["trial_index"], trials["trial_status"], strict=True):
+        if status in ("RUNNING", "CANDIDATE", "STAGED"):
+            client.mark_trial_abandoned(int(idx))
     return client
+
+
+def ax_snapshot(client: Any) -> str:
+    """The Ax client's state as JSON text (Ax's public JSON file round trip), stored after each trial."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ax.json"
+        client.save_to_json_file(str(path))
+        return path.read_text()
 
 
 @dataclass
@@ -441,7 +456,7 @@ def run_loop(
                         extra["exploit"] = kind == "exploit"
                         if kind == "local":
                             extra["local"] = True
-                    snapshot = json.dumps(ax._to_json_snapshot())
+                    snapshot = ax_snapshot(ax)
             trial = TrialRecord(
                 trial_id=trial_id,
                 iteration=iteration,
