@@ -303,7 +303,7 @@ def run_loop(
     """Run (or continue) the campaign until its budget is spent; see the module docstring.
 
     ``on_iteration_end(iteration)`` is called after the last trial of each iteration (e.g. for
-    periodic oracle verification).
+    the oracle verifying beside the loop, :mod:`hts.campaign.verifier`).
     """
     b = campaign.budget
     q = b.trials_per_iteration

@@ -224,10 +224,13 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, tiny_surrogate)
         after = con.execute("select hash from candidates").fetchall()
         assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
         trial_ids = [r[0] for r in con.execute("select trial_id from trials order by trial_id")]
+        hits = {r[0] for r in con.execute("select hash from candidates where hit")}
+        with_motif = [r[0] for r in con.execute("select hash from motifs")]
     assert before <= set(after)  # nothing stored was lost
     assert len(after) == len(set(after))  # nothing repeated
     assert summary.trials == 800 and trials_before < 800
     assert trial_ids == list(range(800))
+    assert hits and sorted(with_motif) == sorted(hits)  # every hit has its motif, once; nothing else has one
 
 
 def test_llm_bo_sigkilled_mid_run_resumes_its_probes_and_ax_state(tmp_path, tiny_surrogate):
