@@ -3,8 +3,10 @@
 Uniform random configurations under the campaign's rules (:class:`hts.campaign.proposers.RandomProposer`)
 scored by the surrogate at its full speed, :data:`CHUNK` at a time. A chunk is stored as one trial.
 Only what a user can act on is stored: the hits (canonicalised, de-duplicated against the archive,
-each with its motif, exactly as in the other strategies) and the :data:`KEEP_NEAREST` nearest misses of
-each chunk (so that best distances and near misses are on record); the rest are counted, not kept.
+each with its motif, exactly as in the other strategies), at most :data:`KEEP_PER_MOTIF` of each
+motif, and the :data:`KEEP_NEAREST` nearest misses of each chunk (so that best distances and near
+misses are on record); the rest are counted, not kept, so the store grows with the motifs found, not
+with the hours screened.
 
 Budget: ``budget.max_evaluations`` configurations when given, else as many as the campaign's
 iterations x trials x samples would give any other strategy; ``budget.wall_clock_hours`` stops it
@@ -30,6 +32,9 @@ CHUNK = 50_000
 """Configurations drawn and scored per call (and stored as one trial)."""
 KEEP_NEAREST = 100
 """Misses kept per chunk, nearest to the targets first."""
+KEEP_PER_MOTIF = 500
+"""Hits stored per motif: a night of screening finds millions of placements of one motif, which
+neither the shortlist nor the oracle needs; the others are counted (trial ``extra``), not stored."""
 
 
 def screen_budget(campaign: Campaign) -> int:
@@ -58,6 +63,8 @@ def run_screen(
     archive = store.known_hashes()
     proposer = RandomProposer(host, campaign)
     evaluations = store.n_evaluations()
+    motifs = store.motifs_frame()
+    per_motif: dict[str, int] = {str(k): int(v) for k, v in motifs["motif"].value_counts().items()}
     last = store.last_trial()
     trial_id = 0 if last is None else last[0] + 1
     stopped = "max_evaluations"
@@ -75,6 +82,8 @@ def run_screen(
         d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
         keep = _worth_keeping(d)
         scored = score_new(batch.take(keep), archive, scorer, campaign)
+        records = [r for r in scored.records if _room(r.motif, per_motif)]
+        n_hits = sum(r.hit for r in records)
         trial = TrialRecord(
             trial_id=trial_id,
             iteration=trial_id,
@@ -82,22 +91,33 @@ def run_screen(
             knobs={},
             n_generated=n,
             n_valid=len(batch),
-            n_new=len(scored.records),
-            n_hits=scored.n_hits,
+            n_new=len(records),
+            n_hits=n_hits,
             metrics={"hit_fraction": scored.n_hits / max(1, n), "best_distance": float(d.min())},
             wall_time_s=time.perf_counter() - t0,
-            extra={"scored_hits": int((d == 0).sum())},
+            extra={"scored_hits": int((d == 0).sum()), "new_hits_not_stored": scored.n_hits - n_hits},
         )
-        store.record_trial(trial, scored.records)
-        archive.update(r.hash for r in scored.records)
+        store.record_trial(trial, records)
+        archive.update(r.hash for r in records)
         evaluations += len(batch)
         if progress is not None:
-            progress(_event(trial_id, evaluations, total, scored.n_hits, len(scored.records)))
+            progress(_event(trial_id, evaluations, total, n_hits, len(records)))
         if after_chunk is not None:
             after_chunk()
         trial_id += 1
     hits = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
     return RunSummary(trial_id, evaluations, store.n_candidates(), hits, stopped, time.perf_counter() - t_start)
+
+
+def _room(motif: str | None, per_motif: dict[str, int]) -> bool:
+    """Whether a candidate is stored: misses always, a hit while its motif has fewer than
+    :data:`KEEP_PER_MOTIF` stored hits (counted in ``per_motif``, updated here)."""
+    if motif is None:
+        return True
+    if per_motif.get(motif, 0) >= KEEP_PER_MOTIF:
+        return False
+    per_motif[motif] = per_motif.get(motif, 0) + 1
+    return True
 
 
 def _worth_keeping(d: np.ndarray) -> np.ndarray:

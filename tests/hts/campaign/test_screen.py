@@ -53,3 +53,20 @@ def test_screen_resumes_without_repeating(tmp_path, tiny_surrogate, monkeypatch)
     first, out = run_campaign(path, out=tmp_path / "run")
     again, _ = run_campaign(path, out=out, resume=True)
     assert first.evaluations == 4000 and again.trials == first.trials  # nothing left to do
+
+
+def test_screen_stores_at_most_keep_per_motif_hits_of_a_motif(tmp_path, tiny_surrogate, monkeypatch):
+    monkeypatch.setattr(screen, "CHUNK", 2_000)
+    monkeypatch.setattr(screen, "KEEP_PER_MOTIF", 3)
+    text = campaign_text(tiny_surrogate, strategy="screen").replace(
+        "budget: {iterations: 3, trials_per_iteration: 2, samples_per_trial: 32}\n", "budget: {max_evaluations: 6000}\n"
+    )
+    _, out = run_campaign(_write(tmp_path, text), out=tmp_path / "run")
+    res = CampaignResults.open(out)
+    try:
+        motifs = res.store.motifs_frame()
+        trials = res.store.trials_frame()
+    finally:
+        res.close()
+    assert motifs["motif"].value_counts().max() <= 3
+    assert sum(e["new_hits_not_stored"] for e in trials["extra"]) > 0  # counted, not stored
