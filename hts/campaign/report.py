@@ -199,7 +199,7 @@ def top_structures(res: CampaignResults, ranked: Any, path: Path, n: int = 6) ->
 def motif_cores(res: CampaignResults, motifs: Any, path: Path, n: int = 9) -> None:
     """Top-down pictures of the cores of the first ``n`` motifs of the motif table."""
     items = [
-        (rec["core_defects"], f"{rec['core']}\n{rec['hits']} hits, {rec['verdict']}")
+        (rec["core_defects"], f"{rec['core']}\n{rec['hits']} hit{'s' if rec['hits'] != 1 else ''}, {rec['verdict']}")
         for rec in motifs.head(n).to_dict("records")
     ]
     draw_configurations(res, items, path)
