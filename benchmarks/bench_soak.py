@@ -81,6 +81,7 @@ def main() -> None:
     from hts.campaign.runner import run_campaign
 
     data = yaml.safe_load(args.campaign.read_text())
+    data["strategy"] = "llm-bo"  # the loop with the LLM, Ax and every trial kind: the most moving parts
     trials = -(-args.evaluations // args.samples)
     data["budget"] = {
         "iterations": trials,
