@@ -30,11 +30,41 @@ while bcc W's minimum is near 3.25 A (+2.7 %).
   solid (~0.1 eV/atom), which keeps S <-> Se substitution energies consistent. The relaxed chain
   crystals are computed and stored as ``candidates`` for the record.
 
+The other hosts' elements (B, N, C, P with GFN1-xTB, the method of h-BN and black phosphorus; Ga,
+In, S, Se with GFN2-xTB, the method of GaSe and InSe, :attr:`hts.hosts.HostSpec.oracle_method`):
+
+- N: the N2 molecule at the experimental bond (1.0977 A) in a 20 A box (the standard state; solid
+  alpha-N2 is a molecular crystal ~0.04 eV/atom below it, which xTB's D3 term would only partly
+  describe). Checks stored: a 30 A box (< 1 meV/atom) and N2 relaxed (bond 1.0985 A, < 1 meV/atom).
+- B: alpha-rhombohedral boron (B12 icosahedra, R-3m, experimental geometry), the usual reference for
+  defects in h-BN (beta-B105 is nearly degenerate but has 105+ atoms with partial occupancies). An
+  insulator (GFN1 gap 1.7-1.9 eV): the largest cell (648 atoms) is taken; 324 -> 648 atoms changes it
+  by 0.2 meV/atom.
+- C: graphite (AB, experimental a and c), the ground state 2DMD's Materials Project references use,
+  computed like the metals (a semimetal sampled at Gamma): mean over 512/648/800-atom cells (spread
+  6 meV/atom). Graphene at the same a is stored as a candidate: 47 meV/atom above graphite, close to
+  graphite's measured interlayer binding (~50 meV/atom), which GFN1's D3 term provides.
+- P: bulk black phosphorus (Cmce, experimental geometry), the stable allotrope at ambient conditions
+  and the bulk of the P host's own layer (monolayer references would make the P vacancy energy the
+  removal into a free layer). An insulator: the largest cell is taken, with the convergence across
+  cells stored (see ``details.cells``). The P host's pristine 6x6 layer (2DMD's PBE geometry) is
+  stored as the candidate ``phosphorene``.
+- Ga, In (GFN2-xTB): alpha-Ga (Cmce) and body-centred tetragonal In (I4/mmm), the ground states, at
+  experimental geometries, computed like the bcc metals (mean over three cells of 144-400 atoms with
+  their spread, smearing extrapolated to zero). GFN1-xTB cannot compute either (nor InSe): its diffuse
+  Ga 4d / In 5d shells make the periodic overlap matrix indefinite (:mod:`hts.oracle.xtb`), which is
+  why GaSe and InSe are labelled with GFN2-xTB.
+- S, Se (GFN2-xTB): the crown X8 rings as above (the X8-relaxed form is stored; the chain crystals are
+  not recomputed with GFN2).
+
 The numbers, the method, the settings, the tblite version and a description of every structure are
 stored in ``hts/data/xtb_references.json`` (one entry per method), read by
 :func:`load_elemental_references`. Regenerate with
-``python -m hts.oracle.references --elements Mo S W Se [--method GFN2-xTB]`` (10-30 minutes on
-2 cores with the fast BLAS).
+``python -m hts.oracle.references --elements Mo S W Se B N C P`` and
+``python -m hts.oracle.references --method GFN2-xTB --elements S Se Ga In`` (the GFN1 metals take
+10-30 minutes on 2 cores with the fast BLAS; graphite and the GFN2 metals about as long each).
+Computing elements adds or replaces them in the file and leaves the others as they are; the settings
+must match the stored ones.
 """
 
 from __future__ import annotations
@@ -73,6 +103,54 @@ BCC_LATTICE = {"Mo": 3.147, "W": 3.165, "Cr": 2.91, "V": 3.03, "Nb": 3.30, "Ta":
 TRIGONAL_SE = (4.366, 4.954, 0.2254)
 # Crown X8 rings: bond length (Angstrom) and bond angle (degrees), experimental.
 CROWN_RING = {"S": (2.05, 108.0), "Se": (2.34, 105.7)}
+# Diatomic molecules: experimental bond length (Angstrom; N2: Huber & Herzberg, r_e = 1.0977 A).
+DIATOMIC_BOND = {"N": 1.0977}
+# Elemental crystals at experimental geometries (room temperature unless stated): space group, lattice
+# (pymatgen constructor and parameters, Angstrom) and the Wyckoff sites of the conventional cell.
+CRYSTALS: dict[str, dict[str, Any]] = {
+    # alpha-rhombohedral boron, B12 icosahedra (Will & Kiefer, Z. Anorg. Allg. Chem. 627, 2100 (2001)):
+    # bonds 1.67 A between icosahedra, 1.75-1.81 A inside, 2.02 A three-centre.
+    "alpha-B12": {
+        "element": "B",
+        "group": "R-3m",
+        "lattice": "hexagonal",
+        "params": (4.9179, 12.5805),
+        "sites": [[0.11886, 0.88114, 0.89133], [0.19686, 0.80314, 0.02432]],
+    },
+    # graphite, Bernal AB stacking (a = 2.464 A, c = 6.711 A): C-C 1.423 A, layers 3.355 A apart.
+    "graphite": {
+        "element": "C",
+        "group": "P6_3/mmc",
+        "lattice": "hexagonal",
+        "params": (2.464, 6.711),
+        "sites": [[0.0, 0.0, 0.25], [1 / 3, 2 / 3, 0.25]],
+    },
+    # black phosphorus, orthorhombic Cmce (Brown & Rundqvist, Acta Cryst. 19, 684 (1965)): P-P 2.224 and
+    # 2.244 A; its layer is the P host (phosphorene).
+    "black-P": {
+        "element": "P",
+        "group": "Cmce",
+        "lattice": "orthorhombic",
+        "params": (3.3136, 10.478, 4.3763),
+        "sites": [[0.0, 0.10168, 0.08056]],
+    },
+    # alpha-Ga, Cmce (Sharma & Donohue, Z. Kristallogr. 117, 293 (1962)): the Ga2 pair 2.48 A, then 2.69-2.79 A.
+    "alpha-Ga": {
+        "element": "Ga",
+        "group": "Cmce",
+        "lattice": "orthorhombic",
+        "params": (4.5197, 7.6633, 4.5260),
+        "sites": [[0.0, 0.1549, 0.0810]],
+    },
+    # indium, body-centred tetragonal I4/mmm (a = 3.2523 A, c = 4.9461 A): 4 neighbours at 3.25 A, 8 at 3.38 A.
+    "bct-In": {
+        "element": "In",
+        "group": "I4/mmm",
+        "lattice": "tetragonal",
+        "params": (3.2523, 4.9461),
+        "sites": [[0.0, 0.0, 0.0]],
+    },
+}
 
 
 @dataclass
@@ -139,6 +217,32 @@ def trigonal_chains(element: str, n: int, a: float | None = None, c: float | Non
     )
     s.make_supercell([n, n, n])
     return s
+
+
+def diatomic(element: str, box: float = MOLECULE_BOX) -> Structure:
+    """X2 molecule at its experimental bond length (``DIATOMIC_BOND``), centred in a cubic box."""
+    from pymatgen.core import Lattice, Structure
+
+    d = DIATOMIC_BOND[element]
+    centre = np.array([box / 2] * 3)
+    coords = np.array([[0.0, 0.0, -d / 2], [0.0, 0.0, d / 2]]) + centre
+    return Structure(Lattice.cubic(box), [element] * 2, coords, coords_are_cartesian=True)
+
+
+def crystal(form: str) -> Structure:
+    """Conventional cell of an elemental crystal of ``CRYSTALS`` at its experimental geometry."""
+    from pymatgen.core import Lattice, Structure
+
+    spec = CRYSTALS[form]
+    lattice = getattr(Lattice, spec["lattice"])(*spec["params"])
+    return Structure.from_spacegroup(spec["group"], lattice, [spec["element"]] * len(spec["sites"]), spec["sites"])
+
+
+def graphene(a: float = 2.464, vacuum: float = 20.0) -> Structure:
+    """Graphene (the graphite layer at graphite's a) with ``vacuum`` along c."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice.hexagonal(a, vacuum), ["C", "C"], [[0, 0, 0.5], [1 / 3, 2 / 3, 0.5]])
 
 
 # -- relaxation ------------------------------------------------------------------------------------
@@ -327,17 +431,150 @@ def chalcogen_reference(
     )
 
 
+def crystal_reference(
+    form: str,
+    oracle: XTBOracle,
+    cells: Iterable[tuple[int, int, int]],
+    metal: bool,
+    candidates: dict[str, Callable[[XTBOracle], tuple[float, str]]] | None = None,
+) -> ReferenceEntry:
+    """Elemental crystal ``form`` (:data:`CRYSTALS`) at its experimental geometry, unrelaxed.
+
+    ``cells``: supercells of the conventional cell. A metal (or semimetal) is computed like the bcc
+    metals: Fermi smearing at ``METAL_SMEARING_K`` extrapolated to zero, energy = the mean over the
+    cells, their spread stored. An insulator takes the largest cell at the oracle's temperature; the
+    change from the second largest is stored as its convergence. ``candidates`` are other forms,
+    computed for the record: name -> function returning (energy per atom, description).
+    """
+    spec = CRYSTALS[form]
+    element = str(spec["element"])
+    calc = _metal_oracle(oracle) if metal else oracle
+    per_cell: dict[str, dict[str, float]] = {}
+    for n in cells:
+        s = crystal(form)
+        s.make_supercell(list(n))
+        label = "x".join(map(str, n))
+        if metal:
+            free, e0 = zero_smearing_energy(s, calc)
+            per_cell[label] = {"n_atoms": len(s), "free_energy_per_atom": free, "e0_per_atom": e0}
+        else:
+            res = calc.compute(s)
+            if not res.converged:
+                raise OracleError(f"SCF failed for {form} {label} ({len(s)} atoms)")
+            per_cell[label] = {
+                "n_atoms": len(s),
+                "energy_per_atom": res.energy_per_atom,
+                "homo_lumo_gap": res.homo_lumo_gap,
+            }
+        log.info("%s %s (%d atoms): %s", form, label, len(s), per_cell[label])
+    key = "e0_per_atom" if metal else "energy_per_atom"
+    energies = np.array([v[key] for v in per_cell.values()])
+    sizes = ", ".join(f"{k} ({int(v['n_atoms'])} atoms)" for k, v in per_cell.items())
+    details: dict[str, Any] = {"cells": per_cell, "conventional_cell": _cell_summary(crystal(form))}
+    if metal:
+        value = float(energies.mean())
+        how = (
+            f"energy = mean over the Gamma-only supercells {sizes}; Fermi smearing "
+            f"{calc.electronic_temperature_K:.0f} K extrapolated to zero, E0 = F - TS/2"
+        )
+        details.update(
+            cell_spread_per_atom=float(energies.max() - energies.min()), smearing_K=calc.electronic_temperature_K
+        )
+    else:
+        order = np.argsort([v["n_atoms"] for v in per_cell.values()])
+        value = float(energies[order[-1]])
+        how = f"energy of the largest Gamma-only supercell of {sizes}"
+        if len(order) > 1:
+            details["convergence_per_atom"] = float(energies[order[-1]] - energies[order[-2]])
+    found = {form: value}
+    forms = {form: f"{form} at its experimental geometry, unrelaxed; {how}"}
+    for name, fn in (candidates or {}).items():
+        found[name], forms[name] = fn(oracle)
+    details["forms"] = forms
+    return ReferenceEntry(
+        element=element,
+        energy_per_atom=value,
+        form=form,
+        description=forms[form],
+        n_atoms=max(int(v["n_atoms"]) for v in per_cell.values()),
+        candidates=found,
+        details=details,
+    )
+
+
+def diatomic_reference(element: str, oracle: XTBOracle) -> ReferenceEntry:
+    """X2 molecule in a box at the experimental bond length; relaxed and 30 A-box forms for the record."""
+    mol = diatomic(element)
+    e_exp = oracle.compute(mol).energy_per_atom
+    relaxed, e_rel = relax(mol, oracle)
+    e_box = oracle.compute(diatomic(element, box=30.0)).energy_per_atom
+    d = DIATOMIC_BOND[element]
+    forms = {
+        f"{element}2": f"{element}2 molecule, experimental bond {d:.4f} A, in a {MOLECULE_BOX:.0f} A cubic box",
+        f"{element}2-relaxed": f"{element}2 relaxed: bond {_nearest_distances(relaxed):.4f} A",
+        f"{element}2-box30": f"{element}2 at the experimental bond in a 30 A box (images check)",
+    }
+    return ReferenceEntry(
+        element=element,
+        energy_per_atom=e_exp,
+        form=f"{element}2",
+        description=forms[f"{element}2"],
+        n_atoms=2,
+        candidates={f"{element}2": e_exp, f"{element}2-relaxed": e_rel / 2, f"{element}2-box30": e_box},
+        details={"forms": forms, "box_check_per_atom": e_box - e_exp},
+    )
+
+
+def _graphene_candidate(oracle: XTBOracle) -> tuple[float, str]:
+    s = graphene()
+    s.make_supercell([9, 9, 1])
+    _, e0 = zero_smearing_energy(s, _metal_oracle(oracle))
+    return e0, "graphene 9x9 (162 atoms) at graphite's a, 20 A vacuum; smearing as for graphite"
+
+
+def _phosphorene_candidate(oracle: XTBOracle) -> tuple[float, str]:
+    from hts.hosts import get_host
+
+    res = oracle.compute(get_host("P").pristine_structure())
+    return res.energy_per_atom, "phosphorene: the P host's pristine 6x6 cell (2DMD geometry, 144 atoms)"
+
+
+def _cell_summary(structure: Structure) -> dict[str, Any]:
+    lat = structure.lattice
+    return {
+        "abc": [round(x, 5) for x in lat.abc],
+        "angles": [round(x, 4) for x in lat.angles],
+        "n_atoms": len(structure),
+        "nearest_neighbour": round(_nearest_distances(structure), 4),
+    }
+
+
 def _nearest_distances(structure: Structure) -> float:
     dm = np.array(structure.distance_matrix)
     np.fill_diagonal(dm, np.inf)
     return float(np.median(dm.min(axis=1)))
 
 
+def _chalcogen_forms(oracle: XTBOracle) -> list[str]:
+    # the chain crystals are relaxed with the cell: kept for the GFN1 record only (GFN2's SCF is slower)
+    return ["X8-relaxed", "chains"] if oracle.method == "GFN1-xTB" else ["X8-relaxed"]
+
+
 RECIPES: dict[str, Callable[[XTBOracle], ReferenceEntry]] = {
     "Mo": lambda o: bcc_reference("Mo", o),
     "W": lambda o: bcc_reference("W", o),
-    "S": lambda o: chalcogen_reference("S", o, "X8", also=["X8-relaxed", "chains"]),
-    "Se": lambda o: chalcogen_reference("Se", o, "X8", also=["X8-relaxed", "chains"]),
+    "S": lambda o: chalcogen_reference("S", o, "X8", also=_chalcogen_forms(o)),
+    "Se": lambda o: chalcogen_reference("Se", o, "X8", also=_chalcogen_forms(o)),
+    "N": lambda o: diatomic_reference("N", o),
+    "B": lambda o: crystal_reference("alpha-B12", o, [(2, 2, 1), (3, 3, 1), (3, 3, 2)], metal=False),
+    "C": lambda o: crystal_reference(
+        "graphite", o, [(8, 8, 2), (9, 9, 2), (10, 10, 2)], metal=True, candidates={"graphene": _graphene_candidate}
+    ),
+    "P": lambda o: crystal_reference(
+        "black-P", o, [(3, 1, 2), (4, 1, 3), (5, 2, 4)], metal=False, candidates={"phosphorene": _phosphorene_candidate}
+    ),
+    "Ga": lambda o: crystal_reference("alpha-Ga", o, [(3, 2, 3), (4, 2, 4), (4, 3, 4)], metal=True),
+    "In": lambda o: crystal_reference("bct-In", o, [(5, 5, 3), (6, 6, 4), (7, 7, 4)], metal=True),
 }
 
 
@@ -381,14 +618,26 @@ def write_references(path: Path, entries: dict[str, ReferenceEntry], oracle: XTB
     doc = references_document(entries, oracle)
     old = methods.get(oracle.method, {})
     if old:  # keep elements computed earlier with the same settings
+        before = {k: v for k, v in old.get("settings", {}).items() if k != "tblite_version"}
+        now = {k: v for k, v in doc["settings"].items() if k != "tblite_version"}
+        if before and before != now:
+            raise OracleError(
+                f"{path} holds {oracle.method} references computed with {before}; this run uses {now}. "
+                "Recompute every element with one setting (or write to another --out)."
+            )
         doc["chemical_potentials"] = {**old.get("chemical_potentials", {}), **doc["chemical_potentials"]}
         doc["structures"] = {**old.get("structures", {}), **doc["structures"]}
+        doc["created"] = old.get("created", doc["created"])
+    for el in entries:
+        doc["structures"][el]["details"]["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     methods[oracle.method] = doc
     data["description"] = (
         "Elemental chemical potentials (eV/atom) at the xTB oracle's level of theory; "
         "see hts/oracle/references.py for the choices."
     )
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)  # atomic: labelling jobs read this file while it is rewritten
     return data
 
 
@@ -413,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     from hts.oracle.xtb import XTBOracle
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--elements", nargs="+", default=["Mo", "S", "W", "Se"])
+    parser.add_argument("--elements", nargs="+", default=["Mo", "S", "W", "Se"], help=f"any of {', '.join(RECIPES)}")
     parser.add_argument("--method", default="GFN1-xTB")
     parser.add_argument("--temperature", type=float, default=300.0, help="electronic temperature (K)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: hts/data/xtb_references.json)")

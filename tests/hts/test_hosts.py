@@ -67,3 +67,32 @@ def test_allowed_matrix(mos2):
     assert mos2.allowed[0, mos2.code_of("W")] and mos2.allowed[0, mos2.code_of(VAC)]
     assert not mos2.allowed[0, mos2.code_of("Se")]
     assert mos2.allowed[100, mos2.code_of("Se")] and not mos2.allowed[100, mos2.code_of("W")]
+
+
+def test_oracle_method_and_elements_per_host():
+    from hts.hosts import default_oracle_method, host_elements
+
+    methods = {name: default_oracle_method(name) for name in list_hosts()}
+    assert methods == {
+        "MoS2": "GFN1-xTB",
+        "WSe2": "GFN1-xTB",
+        "BN": "GFN1-xTB",
+        "GaSe": "GFN2-xTB",  # GFN1 cannot compute InSe, nor the Ga and In references (hts.oracle.xtb)
+        "InSe": "GFN2-xTB",
+        "P": "GFN1-xTB",
+    }
+    assert default_oracle_method("h-BN") == "GFN1-xTB"
+    assert host_elements("InSe") == ("In", "Se", "Ga", "S") and host_elements("P") == ("P", "N")
+
+
+def test_every_element_of_every_host_has_a_chemical_potential():
+    """Formation energies need mu for each pristine element and each element a substitution adds,
+    computed with the host's own oracle method (hts/data/xtb_references.json)."""
+    from hts.hosts import default_oracle_method, host_elements
+    from hts.oracle.references import load_elemental_references
+
+    for name in list_hosts():
+        mu = load_elemental_references(default_oracle_method(name))
+        missing = set(host_elements(name)) - set(mu)
+        assert not missing, f"{name} ({default_oracle_method(name)}): no chemical potential for {sorted(missing)}"
+        assert all(np.isfinite(mu[el]) for el in host_elements(name))
