@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh machine: set up, run the example campaign
-# campaigns/mos2_homo_lumo_window.yaml on the embedded defaults (bundled xTB data, surrogate, tiny Llama + LoRA
-# in models/), verify 3 candidates with GFN1-xTB, print the motif table, export one CIF per motif and
-# write the report. The HOMO/LUMO
-# window is the demo because at the demo's budget llm-bo's hits there vary little from seed to seed;
-# the mid-gap campaign (`hts run campaigns/mos2_midgap.yaml`) is the harder example to try next
-# (BENCHMARKS.md, "Strategy benchmark: hits per 1,000").
+# campaigns/mos2_homo_lumo_window.yaml on the embedded defaults (bundled xTB data and surrogate): screen
+# 200,000 configurations with the surrogate while GFN1-xTB verifies the candidates of new motifs beside
+# it, print the motif table, export one CIF per motif (confirmed ones first) and write the report.
+# `hts run campaigns/mos2_vacancy_pair.yaml` is a target whose every motif is a defect cluster; the LLM
+# strategies run with `strategy: llm-bo` or `llm-fixed` in any campaign (BENCHMARKS.md, "Distinct motifs").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
