@@ -12,7 +12,7 @@ A campaign file looks like (see ``campaigns/`` for complete examples and README 
     targets:
       homo_lumo_gap: {value: 1.0, tolerance: 0.1, weight: 1.0}
       formation_energy: {range: [0.0, 8.0]}
-    strategy: llm-bo          # llm-bo | llm-fixed | random | screen
+    strategy: screen          # screen | llm-bo | llm-fixed | random
     budget: {iterations: 20, trials_per_iteration: 2, samples_per_trial: 64,
              max_evaluations: 5000, wall_clock_hours: 10}
     generator: {base_model: default, adapter: default, backend: transformers, encoding: sparse}
@@ -395,7 +395,7 @@ class Campaign(_Section):
     host: HostSection
     defects: DefectsSection = DefectsSection()
     targets: dict[str, Target]
-    strategy: Literal["llm-bo", "llm-fixed", "random", "screen"] = "llm-bo"
+    strategy: Literal["llm-bo", "llm-fixed", "random", "screen"] = "screen"
     budget: BudgetSection = BudgetSection()
     generator: GeneratorSection = GeneratorSection()
     bo: BOSection = BOSection()

@@ -117,7 +117,10 @@ def test_totals_are_bounded_too():
     )
     # llm-bo stores Ax's state after every trial: 1,000 trials at most
     _refused(
-        BASE + "budget: {iterations: 501, trials_per_iteration: 2}\n", "budget.iterations (line 5)", "1,002", "llm-bo"
+        BASE + "strategy: llm-bo\nbudget: {iterations: 501, trials_per_iteration: 2}\n",
+        "budget.iterations (line 6)",
+        "1,002",
+        "llm-bo",
     )
     parse_campaign(BASE + "strategy: random\nbudget: {iterations: 501, trials_per_iteration: 2}\n")
     # evaluations: the product, unless max_evaluations caps it
