@@ -46,9 +46,12 @@ In, S, Se with GFN2-xTB, the method of GaSe and InSe, :attr:`hts.hosts.HostSpec.
   graphite's measured interlayer binding (~50 meV/atom), which GFN1's D3 term provides.
 - P: bulk black phosphorus (Cmce, experimental geometry), the stable allotrope at ambient conditions
   and the bulk of the P host's own layer (monolayer references would make the P vacancy energy the
-  removal into a free layer). An insulator: the largest cell is taken, with the convergence across
-  cells stored (see ``details.cells``). The P host's pristine 6x6 layer (2DMD's PBE geometry) is
-  stored as the candidate ``phosphorene``.
+  removal into a free layer). An insulator (GFN1 gap 0.83 eV): the largest cell is taken. In-plane
+  the Gamma-only energy converges slowly (eV/atom: 4x2x3 cells, 192 atoms, -72.3659; 5x2x4, 320,
+  -72.3803; 6x2x5, 480, -72.3808, 0.5 meV/atom from the previous), along the stacking axis fast
+  (4x3x3 against 4x2x3: 0.5 meV/atom). The P host's pristine 6x6 layer (2DMD's PBE geometry) is
+  stored as the candidate ``phosphorene`` (0.13 eV/atom above the bulk: interlayer binding plus the
+  PBE monolayer's different geometry).
 - Ga, In (GFN2-xTB): alpha-Ga (Cmce) and body-centred tetragonal In (I4/mmm), the ground states, at
   experimental geometries, computed like the bcc metals (mean over three cells of 144-400 atoms with
   their spread, smearing extrapolated to zero). GFN1-xTB cannot compute either (nor InSe): its diffuse
@@ -571,7 +574,7 @@ RECIPES: dict[str, Callable[[XTBOracle], ReferenceEntry]] = {
         "graphite", o, [(8, 8, 2), (9, 9, 2), (10, 10, 2)], metal=True, candidates={"graphene": _graphene_candidate}
     ),
     "P": lambda o: crystal_reference(
-        "black-P", o, [(3, 1, 2), (4, 1, 3), (5, 2, 4)], metal=False, candidates={"phosphorene": _phosphorene_candidate}
+        "black-P", o, [(4, 2, 3), (5, 2, 4), (6, 2, 5)], metal=False, candidates={"phosphorene": _phosphorene_candidate}
     ),
     "Ga": lambda o: crystal_reference("alpha-Ga", o, [(3, 2, 3), (4, 2, 4), (4, 3, 4)], metal=True),
     "In": lambda o: crystal_reference("bct-In", o, [(5, 5, 3), (6, 6, 4), (7, 7, 4)], metal=True),
