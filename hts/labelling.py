@@ -43,7 +43,7 @@ import numpy as np
 
 from hts.defects import DefectConfiguration
 from hts.errors import ConfigError, InputDataError, OracleError
-from hts.hosts import VAC, Host, default_oracle_method, get_host
+from hts.hosts import VAC, Host, default_oracle_method, get_host, host_elements
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +308,17 @@ def merge_labels(path: str | os.PathLike[str]) -> int:
         mu = chemical_potentials(settings)
     except (OracleError, FileNotFoundError, KeyError) as exc:
         log.warning("formation energies left empty: %s", exc)
+        mu = {}
+    missing = sorted(set(host_elements(ds.host.name)) - set(mu)) if mu else []
+    if missing:  # e.g. GaSe labelled with GFN1-xTB, which has no Ga or In reference
+        log.warning(
+            "formation energies left empty: no %s chemical potential for %s (python -m hts.oracle.references "
+            "--method %s --elements %s)",
+            settings.method,
+            ", ".join(missing),
+            settings.method,
+            " ".join(missing),
+        )
         mu = {}
     rows = []
     for sid, config in zip(ds.ids, ds.configs, strict=True):

@@ -211,3 +211,24 @@ def test_manifest_note_per_host():
     for key in ("MoS2-6x6x1", "P-6x6x1", "GaSe-6x6x1", "InSe-6x6x1"):
         assert "as 6x6 is, so the pristine gap" in gamma_note(key, "GFN2-xTB")
     assert "larger than at 2x2/4x4" in gamma_note("InSe-3x3x1", "GFN2-xTB")
+
+
+def test_merge_without_chemical_potentials_for_the_hosts_elements(tmp_path, caplog):
+    """Labels of a method whose references lack the host's elements (MoS2 with GFN2-xTB: no Mo, W)
+    merge with empty formation energies and a warning instead of failing."""
+    from hts.labelling import merge_labels
+
+    root = tmp_path / "d"
+    ids = _dataset(root, 1)[:1]
+    settings = OracleSettings(method="GFN2-xTB").as_dict()
+    (root / "labels").mkdir()
+    pristine = {**_record("p", -6.0, -4.0, None), "settings": settings}
+    (root / "labels" / "reference.json").write_text(
+        json.dumps({"host": "MoS2-4x4x1", "settings": settings, "pristine": pristine})
+    )
+    rec = {**_record(ids[0], -5.5, -4.25, None), "settings": settings}
+    (root / "labels" / "part-1.jsonl").write_text(json.dumps(rec) + "\n")
+    assert merge_labels(root) == 1
+    row = read_2dmd(root).table.loc[ids[0]]
+    assert row["homo_lumo_gap"] == 1.25 and np.isnan(row["formation_energy"])
+    assert "no GFN2-xTB chemical potential for Mo, W" in caplog.text
