@@ -376,7 +376,9 @@ class OracleSection(_Section):
     top_k: int = Field(5, ge=1)
     # Fraction of the Dask workers that verify while the loop runs (0: verify only after the loop).
     share: float = Field(0.5, ge=0, le=1)
-    method: Literal["GFN1-xTB", "GFN2-xTB"] = "GFN1-xTB"
+    # The xTB method; default: the host's, the one its labels use (GFN2-xTB for GaSe and InSe, whose
+    # Ga/In d shells GFN1-xTB cannot compute periodically; GFN1-xTB otherwise).
+    method: Literal["GFN1-xTB", "GFN2-xTB"] | None = None
     # Refit the surrogate on the oracle's labels as they come in, and score with the refitted model.
     refit_surrogate: bool = False
 
@@ -388,6 +390,13 @@ class OracleSection(_Section):
                 "only after it; give the oracle a share of the workers (share: 0.5), or drop refit_surrogate"
             )
         return self
+
+
+def oracle_method(campaign: Campaign) -> str:
+    """The oracle's xTB method for ``campaign``: ``oracle.method``, else its host's (labels' method)."""
+    from hts.hosts import default_oracle_method
+
+    return campaign.oracle.method or default_oracle_method(campaign.host.material)
 
 
 class Campaign(_Section):

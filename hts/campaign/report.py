@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hts.campaign.config import oracle_method
 from hts.campaign.results import TRIAL_KINDS, CampaignResults, rule_makeup, trial_kind
 from hts.campaign.shortlist import motif_table
 from hts.hosts import VAC
@@ -155,7 +156,7 @@ def oracle_check(res: CampaignResults, ranked: Any, path: Path) -> None:
         pad = 0.1 * (b - a or 1.0)
         ax.plot([a - pad, b + pad], [a - pad, b + pad], color="0.7", lw=1, zorder=0)
         ax.set(xlim=(a - pad, b + pad), ylim=(a - pad, b + pad), xlabel=f"predicted {name} (eV)")
-        ax.set_ylabel(f"{res.campaign.oracle.method} {name} (eV)")
+        ax.set_ylabel(f"{oracle_method(res.campaign)} {name} (eV)")
         ax.legend(fontsize=8)
     fig.suptitle(f"oracle check: {int(done['oracle_hit'].eq(True).sum())} of {len(done)} verified candidates confirmed")
     fig.tight_layout()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hts.campaign.config import Campaign
+from hts.campaign.config import Campaign, oracle_method
 from hts.campaign.results import CampaignResults
 from hts.campaign.store import CampaignStore, parse_defects
 from hts.defects import DefectConfiguration
@@ -80,7 +80,7 @@ class Verifier:
     def __post_init__(self) -> None:
         from hts.labelling import OracleSettings, compute_one
 
-        self.settings = OracleSettings(method=self.campaign.oracle.method)
+        self.settings = OracleSettings(method=oracle_method(self.campaign))
         self.compute = self.compute or compute_one
         if self.store.get_meta(REFERENCE) is None:
             self.reference_job = self._submit((), "oracle-reference")

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hts.campaign.config import Campaign
+from hts.campaign.config import Campaign, oracle_method
 from hts.campaign.store import CampaignStore, sqlite_url
 from hts.campaign.verifier import Progress, Verifier, dask_submit, log_progress, motif_groups
 from hts.hosts import Host
@@ -56,7 +56,7 @@ def verify_top(
         wanted = len(store.oracle_frame()) + (top_k or campaign.oracle.top_k)
         d = campaign.dask
         with dask_client(d.scheduler, d.workers, 1, fast_blas_env(), security=d.security()) as client:
-            log.info("oracle: verifying up to %d candidates with %s", wanted, campaign.oracle.method)
+            log.info("oracle: verifying up to %d candidates with %s", wanted, oracle_method(campaign))
             verifier = Verifier(campaign, host, out_dir, store, dask_submit(client), d.workers, progress=progress)
             try:
                 verifier.finish(deadline=None, top_k=wanted)
