@@ -9,6 +9,7 @@ import pytest
 from hts.campaign.report import write_report
 from hts.campaign.results import CampaignResults, composition_key
 from hts.campaign.runner import run_campaign
+from hts.campaign.store import CampaignStore, sqlite_url
 from tests.hts.campaign.conftest import campaign_text
 
 
@@ -21,10 +22,12 @@ def verified_run(tmp_path, tiny_surrogate):
     _, out = run_campaign(path, out=tmp_path / "run")
     res = CampaignResults.open(out)
     hashes = list(res.ranked()["hash"][:3])
-    res.store.record_oracle(hashes[0], "converged", {"homo_lumo_gap": 0.70, "formation_energy": 12.0})
-    res.store.record_oracle(hashes[1], "converged", {"homo_lumo_gap": 1.05, "formation_energy": 12.0})
-    res.store.record_oracle(hashes[2], "failed", {"error": "SCF did not converge"})
     res.close()
+    store = CampaignStore(sqlite_url(out / "campaign.sqlite"))  # as the oracle writes (status reads read-only)
+    store.record_oracle(hashes[0], "converged", {"homo_lumo_gap": 0.70, "formation_energy": 12.0})
+    store.record_oracle(hashes[1], "converged", {"homo_lumo_gap": 1.05, "formation_energy": 12.0})
+    store.record_oracle(hashes[2], "failed", {"error": "SCF did not converge"})
+    store.close()
     return out, hashes
 
 
