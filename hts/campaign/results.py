@@ -107,6 +107,8 @@ class CampaignResults:
             "generated": int(trials["n_generated"].sum()) if len(trials) else 0,
             "candidates": len(cands),
             "hits": int(cands["hit"].sum()) if len(cands) else 0,
+            # screen: placements of motifs that already had their share of stored hits (counted only)
+            "hits_not_stored": int(sum(e.get("new_hits_not_stored", 0) for e in trials["extra"])) if len(trials) else 0,
             # distinct defect make-ups among the hits: many hits of one make-up are placements of the same defects
             "hit_compositions": (
                 len({composition_key(self.host, d) for d in cands.loc[cands["hit"].astype(bool), "defects"]})

@@ -80,7 +80,13 @@ def status(
         console.print(
             f"[bold]{s['name']}[/] ({s['strategy']}, {s['host']}): "
             + (f"trials {s['trials']}/{s['max_trials']}, " if s["strategy"] != "screen" else "")
-            + f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']} in "
+            + f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']}"
+            + (
+                f" (+{s['hits_not_stored']} more hits of these motifs screened, not stored)"
+                if s["hits_not_stored"]
+                else ""
+            )
+            + " in "
             f"[bold]{s['hit_motifs']} motifs[/] ({s['hit_compositions']} defect make-ups), "
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
             + (f" ({s['confirmed']} inside every target window by the oracle)" if s["verified"] else "")
