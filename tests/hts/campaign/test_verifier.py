@@ -150,3 +150,51 @@ def test_progress_is_reported_for_every_stored_result_and_logged_by_default(camp
         assert any("oracle:" in r.message and "verified" in r.message for r in caplog.records)
     finally:
         res.close()
+
+
+def slow_oracle(host_name, supercell, defects, settings):
+    """The fake oracle, slow enough that its worker can be killed while it runs."""
+    if defects:
+        time.sleep(4)
+    return fake_oracle(host_name, supercell, defects, settings)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_verification_has_its_job_redone_elsewhere(campaign_dir):
+    import os
+    import signal
+
+    from distributed import Client, LocalCluster
+
+    from hts.campaign.verifier import dask_submit
+
+    read = CampaignResults.open(campaign_dir)
+    read.close()
+    store = CampaignStore(sqlite_url(campaign_dir / "campaign.sqlite"))
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        v = Verifier(
+            read.campaign, read.host, campaign_dir, store, dask_submit(client), 1, compute=slow_oracle, progress=None
+        )
+        while v.reference_job is not None:  # the pristine reference first (no sleep)
+            v.pump(minimum_probability=0.0, limit=0)
+            time.sleep(0.05)
+        v.pump(minimum_probability=0.0)
+        (job,) = v.jobs
+        deadline = time.time() + 20
+        where = None
+        while where is None and time.time() < deadline:  # the worker running the job
+            where = next(iter(client.who_has([job]).get(job.key, ())), None) or next(
+                (w for w, keys in client.processing().items() if job.key in keys), None
+            )
+            time.sleep(0.1)
+        assert where is not None
+        pid = client.run(os.getpid, workers=[where])[where]
+        assert not job.done()  # killed mid-job
+        os.kill(pid, signal.SIGKILL)
+        v.finish(deadline=time.perf_counter() + 60, top_k=1)
+    oracle = store.oracle_frame()
+    store.close()
+    assert len(oracle) == 1 and oracle["status"].iloc[0] == "converged"  # redone on the other worker
