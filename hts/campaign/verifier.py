@@ -76,6 +76,7 @@ class Verifier:
     waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
     reference_job: Any = None
     stored: int = 0
+    broken: str | None = None  # why verification stopped (the pristine reference failed)
 
     def __post_init__(self) -> None:
         from hts.labelling import OracleSettings, compute_one
@@ -91,6 +92,8 @@ class Verifier:
         results stored now."""
         before = self.stored
         self._collect()
+        if self.broken is not None:
+            return 0
         free = self.slots - len(self.jobs) if limit is None else min(limit, self.slots - len(self.jobs))
         if free > 0:
             for rec in self._choose(free, minimum_probability):
@@ -103,6 +106,8 @@ class Verifier:
         (``time.perf_counter()``; ``None``: no limit); what is still running then is cancelled."""
         while deadline is None or time.perf_counter() < deadline:
             self.pump(minimum_probability=0.0, limit=max(0, top_k - self._n_verified() - len(self.jobs)))
+            if self.broken is not None:
+                return
             if not self.jobs and self.reference_job is None and not self.waiting:
                 return
             time.sleep(POLL_S)
@@ -116,6 +121,7 @@ class Verifier:
         self.jobs.clear()
         if self.reference_job is not None:
             self.reference_job.cancel()
+            self.reference_job = None
 
     # -- internals ------------------------------------------------------------------------------
     def _submit(self, defects: tuple[tuple[int, str], ...], key: str) -> Any:
@@ -124,7 +130,17 @@ class Verifier:
 
     def _collect(self) -> None:
         if self.reference_job is not None and self.reference_job.done():
-            pristine = self.reference_job.result()  # without it no result can be normalised: raise
+            try:
+                pristine = self.reference_job.result()
+            except Exception as exc:  # no result can be normalised without it: verification stops, the run goes on
+                log.error(
+                    "oracle: the pristine reference failed (%s: %s); no verification in this run",
+                    type(exc).__name__,
+                    exc,
+                )
+                self.broken = f"{type(exc).__name__}: {exc}"
+                self.cancel()
+                return
             self.store.set_meta(REFERENCE, pristine)
             self.reference_job = None
         for job in [j for j in self.jobs if j.done()]:

@@ -198,3 +198,19 @@ def test_a_worker_killed_mid_verification_has_its_job_redone_elsewhere(campaign_
     oracle = store.oracle_frame()
     store.close()
     assert len(oracle) == 1 and oracle["status"].iloc[0] == "converged"  # redone on the other worker
+
+
+def test_a_failing_pristine_reference_stops_verification_not_the_campaign(campaign_dir):
+    def no_reference(host_name, supercell, defects, settings):
+        if not defects:
+            raise RuntimeError("(sygvd) failed to solve eigenvalue problem")
+        return fake_oracle(host_name, supercell, defects, settings)
+
+    res, v = _verifier(campaign_dir, compute=no_reference)
+    try:
+        v.finish(deadline=time.perf_counter() + 30, top_k=3)  # returns, does not raise
+        assert v.broken is not None and "sygvd" in v.broken
+        assert not v.jobs and len(res.store.oracle_frame()) == 0
+        assert v.pump() == 0  # later pumps do nothing
+    finally:
+        res.close()
