@@ -52,6 +52,10 @@ def model_token(model_dir: str | os.PathLike[str]) -> tuple[str, tuple[int, ...]
     return str(root), tuple(stamps)
 
 
+MAX_CACHED = 4
+"""Models a process keeps loaded (the newest); refits during a campaign would otherwise pile up."""
+
+
 def load_cached(model_dir: str | os.PathLike[str]) -> SurrogateModel:
     """The model in ``model_dir``, loaded at most once per process and version of the files."""
     key, stamp = model_token(model_dir)
@@ -60,7 +64,10 @@ def load_cached(model_dir: str | os.PathLike[str]) -> SurrogateModel:
         if hit is not None and hit[0] == stamp:
             return hit[1]
         model = SurrogateModel.load(key)
+        _CACHE.pop(key, None)
         _CACHE[key] = (stamp, model)
+        while len(_CACHE) > MAX_CACHED:  # a campaign that refits moves on to each new model: drop the oldest
+            _CACHE.pop(next(iter(_CACHE)))
         log.debug("loaded surrogate %s into process %d", key, os.getpid())
         return model
 
