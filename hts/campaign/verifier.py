@@ -105,7 +105,8 @@ class Verifier:
         """Top up to ``top_k`` verified candidates and wait for the jobs in flight, until ``deadline``
         (``time.perf_counter()``; ``None``: no limit); what is still running then is cancelled."""
         while deadline is None or time.perf_counter() < deadline:
-            self.pump(minimum_probability=0.0, limit=max(0, top_k - self._n_verified() - len(self.jobs)))
+            pending = len(self.jobs) + len(self.waiting)  # waiting: done, stored once the reference is in
+            self.pump(minimum_probability=0.0, limit=max(0, top_k - self._n_verified() - pending))
             if self.broken is not None:
                 return
             if not self.jobs and self.reference_job is None and not self.waiting:
