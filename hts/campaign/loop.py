@@ -347,11 +347,9 @@ def run_loop(
         if b.max_evaluations is not None and evaluations >= b.max_evaluations:
             stopped = "max_evaluations"
             break
-        if deadline is not None and time.perf_counter() > deadline:
-            stopped = "wall_clock"
-            break
-        if should_stop is not None and should_stop():
-            stopped = "interrupted"
+        halt = stop_reason(deadline, should_stop)
+        if halt is not None:
+            stopped = halt
             break
         want = min(q - n_trials % q, max_trials - n_trials)  # the rest of the current iteration
         # (store id, Ax trial index or None, knobs (a probe: its parts' knobs), kind: "scout" | "exploit" |
@@ -492,6 +490,16 @@ def run_loop(
                 on_iteration_end(iteration)
     hits_total = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
     return RunSummary(n_trials, evaluations, store.n_candidates(), hits_total, stopped, time.perf_counter() - t_start)
+
+
+def stop_reason(deadline: float | None, should_stop: Callable[[], bool] | None) -> str | None:
+    """``wall_clock`` past ``deadline`` (``time.perf_counter()``), ``interrupted`` when ``should_stop()``
+    says so (a signal), else ``None``: the stopping rules every strategy's loop shares."""
+    if deadline is not None and time.perf_counter() > deadline:
+        return "wall_clock"
+    if should_stop is not None and should_stop():
+        return "interrupted"
+    return None
 
 
 def _trials_left(

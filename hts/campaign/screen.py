@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hts.campaign.config import Campaign
-from hts.campaign.loop import RunSummary, Scorer, score_new
+from hts.campaign.loop import RunSummary, Scorer, score_new, stop_reason
 from hts.campaign.objective import distances
 from hts.campaign.proposers import RandomProposer
 from hts.campaign.store import CampaignStore, TrialRecord
@@ -69,11 +69,9 @@ def run_screen(
     trial_id = 0 if last is None else last[0] + 1
     stopped = "max_evaluations"
     while evaluations < total:
-        if deadline is not None and time.perf_counter() > deadline:
-            stopped = "wall_clock"
-            break
-        if should_stop is not None and should_stop():
-            stopped = "interrupted"
+        halt = stop_reason(deadline, should_stop)
+        if halt is not None:
+            stopped = halt
             break
         t0 = time.perf_counter()
         n = min(CHUNK, total - evaluations)
