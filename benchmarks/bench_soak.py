@@ -175,13 +175,14 @@ def main() -> None:
 
 def oracle_figures(out: Path, submitted: list[str]) -> dict[str, Any]:
     """Oracle jobs submitted and stored, repeats, refits and the store's integrity after the soak."""
-    from hts.campaign.results import CampaignResults
+    from hts.campaign.results import CampaignResults, verification_course
 
     res = CampaignResults.open(out)
     try:
         oracle = res.store.oracle_frame()
         summary = res.summary()
         integrity = res.store.integrity_ok()
+        course = verification_course(res.store.motifs_frame(), res.oracle_results())
     finally:
         res.close()
     keys = [k for k in submitted if k.startswith("oracle-") and not k.startswith("oracle-reference")]
@@ -194,6 +195,7 @@ def oracle_figures(out: Path, submitted: list[str]) -> dict[str, Any]:
         "verified_motifs": summary["verified_motifs"],
         "confirmed_motifs": summary["confirmed_motifs"],
         "shortlist_precision": summary["shortlist_precision"],
+        **course,
         "refits": len(list(out.glob("surrogate-refit-*"))),
         "integrity_ok": integrity,
     }

@@ -128,8 +128,9 @@ class CampaignResults:
         }
 
     def oracle_results(self) -> pd.DataFrame:
-        """One row per verified candidate: ``hash``, ``oracle_status``, ``oracle_<property>`` and the
-        oracle's verdict on the targets (:func:`oracle_agreement`); empty if nothing was verified."""
+        """One row per verified candidate: ``hash``, ``oracle_created`` (ISO time), ``oracle_status``,
+        ``oracle_<property>`` and the oracle's verdict on the targets (:func:`oracle_agreement`); empty if nothing
+        was verified."""
         import pandas as pd
 
         oracle = self.store.oracle_frame()
@@ -137,8 +138,15 @@ class CampaignResults:
             return pd.DataFrame()
         orc = pd.DataFrame(
             [
-                {"hash": h, "oracle_status": st, **{f"oracle_{k}": r.get(k) for k in ORACLE_COLUMNS}}
-                for h, st, r in zip(oracle["hash"], oracle["status"], oracle["result"], strict=True)
+                {
+                    "hash": h,
+                    "oracle_created": c,
+                    "oracle_status": st,
+                    **{f"oracle_{k}": r.get(k) for k in ORACLE_COLUMNS},
+                }
+                for h, c, st, r in zip(
+                    oracle["hash"], oracle["created"], oracle["status"], oracle["result"], strict=True
+                )
             ]
         )
         return orc.join(oracle_agreement(orc, self.campaign))
@@ -300,3 +308,23 @@ def pd_false(frame: pd.DataFrame) -> pd.Series:
     import pandas as pd
 
     return pd.Series(False, index=frame.index)
+
+
+def verification_course(motifs: pd.DataFrame, orc: pd.DataFrame) -> dict[str, Any]:
+    """How verification went, in the order the oracle's results were stored: ``new_motif_calls``, the
+    fraction of oracle calls on hits whose motif had no verified hit before, and the shortlist precision
+    over the first and the last quarter of the verified hits (``precision_first_quarter``,
+    ``precision_last_quarter``): whether refits on the oracle's labels made the surrogate's hits better.
+    ``orc`` needs ``hash``, ``oracle_created`` and ``oracle_hit`` columns; NaN where there is nothing to count."""
+    nan = float("nan")
+    if orc.empty or motifs.empty:
+        return {"new_motif_calls": nan, "precision_first_quarter": nan, "precision_last_quarter": nan}
+    joined = orc.merge(motifs[["hash", "motif"]], on="hash").sort_values("oracle_created", kind="stable")
+    hits = joined["oracle_hit"].eq(True).to_numpy()
+    new = ~joined["motif"].duplicated().to_numpy()
+    quarter = max(1, len(joined) // 4)
+    return {
+        "new_motif_calls": float(new.mean()) if len(joined) else nan,
+        "precision_first_quarter": float(hits[:quarter].mean()) if len(joined) else nan,
+        "precision_last_quarter": float(hits[-quarter:].mean()) if len(joined) else nan,
+    }
