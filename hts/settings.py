@@ -6,6 +6,13 @@ from a source checkout (editable install or ``PYTHONPATH``). An installed wheel 
 models, so there the variable must be set; :func:`models_dir` says so with a :class:`ModelError`.
 Relative model paths inside a campaign file resolve from the campaign file's folder
 (:func:`hts.campaign.runner.resolve_model`), not from here.
+
+Surrogates are per host (a model's features are those of one host's defect types, and
+:meth:`surrogate.model.SurrogateModel.check_host` refuses any other host), so the default surrogate of a
+campaign is the one of its host: ``surrogate-<host>-sparse`` (``surrogate-mos2-sparse``,
+``surrogate-bn-sparse``, ...; :func:`default_surrogate_name`). Building a folder of that name makes it
+that host's default; :func:`default_surrogate_command` is the command that builds it from the bundled
+dataset. Where no host is given (the LLM tools, which are MoS2-only), ``default`` is MoS2's.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from hts.errors import ModelError
 MODELS_DIR_ENV = "HTS_MODELS_DIR"
 # The folder above the ``hts`` package: the repository root when running from a checkout.
 PACKAGE_PARENT = Path(__file__).resolve().parents[1]
-# The default model of each kind, by folder name inside the models folder.
+# The default model of each kind, by folder name inside the models folder (the surrogate: MoS2's, for
+# commands that name no host; a campaign's is its host's, :func:`default_model`).
 DEFAULT_MODELS = {
     "surrogate": "surrogate-mos2-sparse",
     "base_model": "llm-base",
@@ -49,8 +57,33 @@ def models_dir() -> Path:
     )
 
 
-def default_model(kind: str) -> Path:
-    """The embedded default model of ``kind`` (``surrogate``, ``base_model`` or ``adapter``)."""
+def default_surrogate_name(host: str) -> str:
+    """Folder name of the default surrogate of ``host`` (a name or alias): ``surrogate-<host>-sparse``,
+    the host's 2DMD name in lower case (``MoS2`` -> ``surrogate-mos2-sparse``, ``h-BN`` -> ``surrogate-bn-sparse``)."""
+    from hts.hosts import canonical_host_name
+
+    return f"surrogate-{canonical_host_name(host).lower()}-sparse"
+
+
+def default_surrogate_command(host: str) -> str:
+    """The command that builds the default surrogate of ``host`` from its bundled dataset
+    (``datasets/<host>_<na>x<nb>_xtb``), run from the repository root."""
+    from hts.hosts import HOST_SPECS, canonical_host_name
+
+    spec = HOST_SPECS[canonical_host_name(host)]
+    na, nb, _ = spec.supercell
+    data = f"datasets/{spec.name.lower()}_{na}x{nb}_xtb"
+    return (
+        f"hts data merge {data} && hts surrogate train --data {data} --features sparse --split random "
+        f"--seed 0 --out models/{default_surrogate_name(host)}"
+    )
+
+
+def default_model(kind: str, host: str | None = None) -> Path:
+    """The embedded default model of ``kind`` (``surrogate``, ``base_model`` or ``adapter``); for a
+    surrogate with ``host`` given, that host's (:func:`default_surrogate_name`)."""
     if kind not in DEFAULT_MODELS:
         raise ModelError(f"no default model of kind {kind!r}; kinds: {', '.join(DEFAULT_MODELS)}")
+    if kind == "surrogate" and host is not None:
+        return models_dir() / default_surrogate_name(host)
     return models_dir() / DEFAULT_MODELS[kind]

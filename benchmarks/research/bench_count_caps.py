@@ -46,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     camp = load_campaign(args.campaign)
     host = get_host(camp.host.material, camp.host.supercell)
-    path = resolve_model(camp.surrogate.model, "surrogate", args.campaign.parent)
+    path = resolve_model(camp.surrogate.model, "surrogate", args.campaign.parent, host=camp.host.material)
     if path is None:
         raise SystemExit(f"{args.campaign} names no surrogate")
     model = SurrogateModel.load(path)

@@ -79,7 +79,7 @@ def ceiling(campaign_file: Path, samples: int, seed: int, by: str = "switches") 
     from surrogate.model import SurrogateModel
 
     camp = load_campaign(campaign_file)
-    path = resolve_model(camp.surrogate.model, "surrogate", campaign_file.parent)
+    path = resolve_model(camp.surrogate.model, "surrogate", campaign_file.parent, host=camp.host.material)
     if path is None:
         raise SystemExit(f"{campaign_file} names no surrogate")
     model = SurrogateModel.load(path)

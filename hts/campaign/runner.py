@@ -2,8 +2,8 @@
 
 ``default`` model paths resolve to the embedded defaults in the models folder of
 :func:`hts.settings.models_dir` (``$HTS_MODELS_DIR``, else the checkout's ``models/``; trained by the
-documented commands, see README): the surrogate ``surrogate-mos2-sparse``, the LLM base ``llm-base``
-and its LoRA adapter ``llm-lora``.
+documented commands, see README): the campaign host's surrogate ``surrogate-<host>-sparse``
+(:func:`hts.settings.default_surrogate_name`), the LLM base ``llm-base`` and its LoRA adapter ``llm-lora``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hts.campaign.safety import (
 from hts.campaign.store import CampaignStore, sqlite_path, sqlite_url
 from hts.errors import ConfigError, ModelError
 from hts.hosts import Host, get_host
-from hts.settings import MODELS_DIR_ENV, default_model
+from hts.settings import MODELS_DIR_ENV, default_model, default_surrogate_command
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,20 @@ STORE_FILE = "campaign.sqlite"
 CAMPAIGN_COPY = "campaign.yaml"
 
 
-def resolve_model(value: str | None, kind: str, base: Path | None = None) -> Path | None:
-    """A model folder from the campaign (or a command line): ``default`` -> the embedded default;
-    relative -> from ``base``. A path that does not exist, or is a file, is a :class:`ModelError`."""
+def resolve_model(value: str | None, kind: str, base: Path | None = None, host: str | None = None) -> Path | None:
+    """A model folder from the campaign (or a command line): ``default`` -> the embedded default (for a
+    surrogate with ``host`` given, that host's); relative -> from ``base``. A path that does not exist,
+    or is a file, is a :class:`ModelError`."""
     if value is None or value.lower() in ("none", "null", ""):
         return None
     if value == "default":
-        path = default_model(kind)
+        path = default_model(kind, host)
+        if not path.exists() and kind == "surrogate" and host is not None:
+            raise ModelError(
+                f"host {host} has no default surrogate: {path} is not built; build it from the repository root "
+                f"with `{default_surrogate_command(host)}`, point {MODELS_DIR_ENV} at a folder that holds "
+                f"{path.name}, or give a model path in the campaign (surrogate.model)"
+            )
         if not path.exists():
             raise ModelError(
                 f"the embedded default {kind} ({path}) is not built yet; build it with the commands in README "
@@ -229,7 +236,7 @@ def prepare_models(campaign: Campaign, host: Host, base: Path, store: CampaignSt
         model_dir = Path(refit)
         check_model_folder(model_dir, "refitted surrogate")
     else:
-        found = resolve_model(campaign.surrogate.model, "surrogate", base)
+        found = resolve_model(campaign.surrogate.model, "surrogate", base, host=host.name)
         if found is None:
             raise ConfigError("surrogate.model is required: a model directory or `default`")
         model_dir = found
