@@ -43,7 +43,7 @@ class CampaignResults:
 
     @classmethod
     def open(cls, out_dir: str | Path, salvage: bool = False) -> CampaignResults:
-        """A campaign directory for reading: its store checked (``PRAGMA quick_check``) and opened
+        """A campaign directory for reading: its store checked (integrity_check, row digests) and opened
         read-only; ``salvage`` skips the check to read what a damaged store still holds."""
         root = Path(out_dir)
         yaml_copy = root / "campaign.yaml"

@@ -138,7 +138,7 @@ def oracle_env(campaign: Campaign) -> dict[str, str] | None:
 def open_existing_store(
     campaign: Campaign, out_dir: Path, resume: bool, campaign_text: str, hint: str
 ) -> CampaignStore | None:
-    """The campaign's store when it exists (``None`` when not), checked (``PRAGMA quick_check``) before
+    """The campaign's store when it exists (``None`` when not), checked (integrity_check, row digests) before
     anything reads or writes it. A store without a finished trial (a start that failed) is the new
     campaign's to take over, whatever campaign file it was started with; one with trials is continued
     only with ``--resume`` and the same campaign (the error says the exact command)."""

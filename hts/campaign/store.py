@@ -8,7 +8,9 @@ synchronous commits.
 Tables: ``meta`` (key/value: campaign file, versions, git hash, seeds), ``trials`` (knobs, counts,
 metrics), ``candidates`` (canonical hash, defects, predictions, uncertainty, distance, hit),
 ``ax_state`` (JSON snapshot of the Ax client after each trial), ``oracle`` (verification results),
-``motifs`` (for every hit: its motif hash, its core and its spectators, :mod:`hts.campaign.motifs`).
+``motifs`` (for every hit: its motif hash, its core and its spectators, :mod:`hts.campaign.motifs`),
+``row_digests`` (a checksum of each trial's rows, each oracle result and each setting, written in the
+same transaction: :mod:`hts.campaign.integrity`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hts.campaign import integrity
 from hts.errors import StoreError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,20 +95,27 @@ def damaged_store_error(path: str | Path, problem: str) -> StoreError:
     )
 
 
-def check_sqlite_file(path: str | Path) -> None:
-    """``PRAGMA quick_check`` of an SQLite file through a read-only connection (the file is never
-    written, a WAL left by a killed run is read, not checkpointed; without a WAL the file is opened
-    immutable, so that not even an empty WAL is created next to it); :class:`StoreError` if it fails."""
+def check_sqlite_file(path: str | Path) -> integrity.Report:
+    """``PRAGMA integrity_check`` of an SQLite file (its pages, and its indexes against its tables: a
+    damaged index entry changes what a query through it reads), then its row digests (values changed
+    inside records: :func:`hts.campaign.integrity.verify`), through a read-only connection (the file is
+    never written, a WAL left by a killed run is read, not checkpointed; without a WAL the file is opened
+    immutable, so that not even an empty WAL is created next to it). A :class:`StoreError` naming the
+    file, and the table and trial that changed, if it fails. Returns what the digests covered (a store
+    written before them has none: nothing checked)."""
     from urllib.parse import quote
 
     path = Path(path)
     wal = path.with_name(path.name + "-wal")
     mode = "mode=ro" if wal.exists() else "immutable=1"
+    report = integrity.Report()
     try:
         con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{mode}", uri=True, timeout=30)
         con.text_factory = lambda b: b.decode("utf-8", "replace")  # a damaged schema need not be UTF-8
         try:
-            rows = [str(r[0]) for r in con.execute("PRAGMA quick_check(10)")]
+            rows = [str(r[0]) for r in con.execute("PRAGMA integrity_check(10)")]
+            if rows == ["ok"]:
+                report = integrity.verify_sqlite(con)
         finally:
             con.close()
     except sqlite3.OperationalError as exc:
@@ -123,7 +133,10 @@ def check_sqlite_file(path: str | Path) -> None:
         ) from None
     if rows != ["ok"]:
         found = [" ".join(r.replace("*** in database main ***", "").split()) for r in rows[:3]]
-        raise damaged_store_error(path, "; ".join(f for f in found if f) or "quick_check found problems")
+        raise damaged_store_error(path, "; ".join(f for f in found if f) or "integrity_check found problems")
+    if report.problems:
+        raise damaged_store_error(path, "; ".join(report.problems))
+    return report
 
 
 def iso_times(values: Any) -> list[str | None]:
@@ -172,10 +185,12 @@ def _reads(what: str) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
 class CampaignStore:
     """SQLAlchemy-backed store of one campaign.
 
-    ``check``: run ``PRAGMA quick_check`` (SQLite) before anything else touches the file, and raise a
-    :class:`StoreError` naming it and what to do if it fails (resume, status, export and report open
-    with it: :meth:`open`). ``create``: make the file and tables when missing (a new campaign).
-    ``readonly``: never write (SQLite opened with ``mode=ro``; tables are not created).
+    ``check``: run ``PRAGMA integrity_check`` (SQLite) and verify the row digests before anything else
+    touches the file, and raise a :class:`StoreError` naming it (and the table and trial that changed)
+    and what to do if it fails (resume, status, export and report open with it: :meth:`open`);
+    :attr:`integrity` is what the digests covered. ``create``: make the file and tables when missing (a
+    new campaign, sealed from the start: :mod:`hts.campaign.integrity`). ``readonly``: never write
+    (SQLite opened with ``mode=ro``; tables are not created).
     """
 
     def __init__(self, url: str, *, check: bool = False, create: bool = True, readonly: bool = False) -> None:
@@ -184,13 +199,14 @@ class CampaignStore:
         self.url = url
         self.path = sqlite_path(url)
         self.readonly = readonly
+        self.integrity: integrity.Report | None = None  # what the check's row digests covered
         if self.path is not None:
             if self.path.is_dir():
                 raise StoreError(f"the campaign store {self.path} is a folder, expected an SQLite file")
             if not self.path.exists() and (readonly or not create):
                 raise StoreError(f"no campaign store at {self.path} (the file does not exist)")
             if check and self.path.exists():
-                check_sqlite_file(self.path)
+                self.integrity = check_sqlite_file(self.path)
         engine_url = url
         if readonly and self.path is not None:
             from urllib.parse import quote
@@ -265,8 +281,16 @@ class CampaignStore:
                 sa.Column("result", sa.Text),
                 sa.Column("created", sa.Float),
             )
+            self.digests = integrity.digest_table(md)
+            self.tables = {t.name: t for t in md.sorted_tables}
+            if check and self.path is None:  # another back end: no integrity_check, the digests still
+                self.check()
             if not readonly:
-                md.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    new = not sa.inspect(conn).has_table("trials")
+                    md.create_all(conn)
+                    if new:  # sealed from the start: a group without its digest is damage
+                        self._put_meta(conn, integrity.MARKER, "1")
         except sa.exc.DatabaseError as exc:
             if self.path is not None and not isinstance(exc, sa.exc.OperationalError):
                 raise damaged_store_error(self.path, str(exc.orig)) from None
@@ -276,7 +300,7 @@ class CampaignStore:
 
     @classmethod
     def open(cls, url: str, *, check: bool = True, readonly: bool = True) -> CampaignStore:
-        """An existing store, checked (``PRAGMA quick_check``) and read-only unless told otherwise:
+        """An existing store, checked (``PRAGMA integrity_check``, row digests) and read-only unless told otherwise:
         what ``hts status``, ``export`` and ``report`` read. ``check=False`` reads a damaged store for
         salvage (reads that hit damage still raise :class:`StoreError`)."""
         return cls(url, check=check, create=False, readonly=readonly)
@@ -287,9 +311,14 @@ class CampaignStore:
         return str(self.path) if self.path is not None else self.url
 
     def check(self) -> None:
-        """``PRAGMA quick_check`` of an open SQLite store; :class:`StoreError` naming the file if it fails."""
+        """``PRAGMA integrity_check`` and the row digests of an open store; :class:`StoreError` naming the file
+        (and the table and trial that changed) if it fails."""
         if self.path is not None:
-            check_sqlite_file(self.path)
+            self.integrity = check_sqlite_file(self.path)
+            return
+        self.integrity = integrity.verify_engine(self.engine)
+        if self.integrity.problems:
+            raise damaged_store_error(self.where, "; ".join(self.integrity.problems))
 
     def _writable(self) -> None:
         if self.readonly:
@@ -300,8 +329,12 @@ class CampaignStore:
         self._writable()
         text = value if isinstance(value, str) else json.dumps(value, default=str)
         with self._begin() as conn:
-            conn.execute(self.meta.delete().where(self.meta.c.key == key))
-            conn.execute(self.meta.insert().values(key=key, value=text))
+            self._put_meta(conn, key, text)
+
+    def _put_meta(self, conn: Any, key: str, text: str) -> None:
+        conn.execute(self.meta.delete().where(self.meta.c.key == key))
+        conn.execute(self.meta.insert().values(key=key, value=text))
+        integrity.seal(conn, self.tables, "setting", key)
 
     @_reads("the campaign's settings (meta)")
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -373,6 +406,7 @@ class CampaignStore:
                     conn.execute(self.motifs.insert(), motif_rows)
                 if ax_snapshot is not None:
                     conn.execute(self.ax_state.insert().values(trial_id=trial.trial_id, snapshot=ax_snapshot))
+                integrity.seal(conn, self.tables, "trial", trial.trial_id)
         except sa.exc.IntegrityError as exc:
             raise StoreError(f"trial {trial.trial_id} or one of its candidates is already stored: {exc.orig}") from None
         except sa.exc.OperationalError as exc:
@@ -387,6 +421,7 @@ class CampaignStore:
                     hash=hash_, status=status, result=json.dumps(result, default=float), created=time.time()
                 )
             )
+            integrity.seal(conn, self.tables, "candidate", hash_)
 
     # -- reads ----------------------------------------------------------------------------------
     @_reads("the candidates' hashes")
@@ -503,6 +538,7 @@ class CampaignStore:
         df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
 
+    @_reads("the motifs")
     def motifs_frame(self) -> pd.DataFrame:
         """``hash``, ``motif``, ``core``, ``spectators`` of every stored hit."""
         import pandas as pd

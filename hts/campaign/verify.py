@@ -51,7 +51,8 @@ def verify_top(
     from hts.cluster import dask_client
     from hts.oracle.blas import fast_blas_env
 
-    store = CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite"))
+    # checked as run --resume does: results are never written into a damaged store
+    store = CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite"), check=True)
     try:
         wanted = len(store.oracle_frame()) + (top_k or campaign.oracle.top_k)
         d = campaign.dask

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from hts.campaign import integrity
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, sqlite_url
 
 CAMPAIGN_YAML = """\
@@ -71,6 +72,26 @@ def damage(path: Path, offset: int, payload: bytes) -> None:
     with path.open("r+b") as fh:
         fh.seek(offset)
         fh.write(payload)
+
+
+def reseal(path: Path) -> None:
+    """Recompute every row digest of the store at ``path``: after a raw edit that stands for a store
+    whose values are intact but unusable (an Ax snapshot another Ax version wrote), not for damage."""
+    import sqlalchemy as sa
+
+    store = CampaignStore(sqlite_url(path))
+    try:
+        with store.engine.begin() as conn:
+            for spec in integrity.SEALED:
+                if spec.table not in store.tables:
+                    continue
+                keys = set(conn.execute(sa.text(f"SELECT DISTINCT {spec.group} FROM {spec.table}")).scalars())
+                old = conn.execute(sa.text(f"SELECT grp FROM {integrity.DIGESTS} WHERE tbl = :t"), {"t": spec.table})
+                keys |= {int(g) if g.isdigit() else g for g in old.scalars()}
+                for key in keys:
+                    integrity.seal(conn, store.tables, spec.unit, key)
+    finally:
+        store.close()
 
 
 PAGE = 4096

@@ -20,7 +20,7 @@ from hts.campaign.safety import ChunkedScorer, check_resources, resume_command
 from hts.errors import ClusterError, ConfigError, ModelError, StoreError
 from hts.hosts import get_host
 from tests.hts.campaign.conftest import campaign_text
-from tests.hts.campaign.store_fixtures import PAGE, damage
+from tests.hts.campaign.store_fixtures import PAGE, damage, reseal
 
 
 def _write(folder: Path, text: str, name: str = "c.yaml") -> Path:
@@ -174,6 +174,7 @@ def test_resume_with_ax_state_that_does_not_load_names_the_trial(tmp_path, tiny_
     con.execute("delete from trials where trial_id = ?", (last,))  # one trial left to run: Ax is needed
     con.commit()
     con.close()
+    reseal(out / "campaign.sqlite")  # a sound store whose snapshot Ax cannot load, not a damaged one
     before = _files(out)
     with pytest.raises(StoreError) as info:
         run_campaign(path, out=out, resume=True)
