@@ -77,17 +77,14 @@ def status(
     res = CampaignResults.open(out_dir)
     try:
         s = res.summary()
-        console.print(
+        console.print(  # what ran, then what it found: two statements, each a line at 120 columns
             f"[bold]{s['name']}[/] ({s['strategy']}, {s['host']}): "
             + (f"trials {s['trials']}/{s['max_trials']}, " if s["strategy"] != "screen" else "")
-            + f"evaluations {s['evaluations']}, unique candidates {s['candidates']}, hits {s['hits']}"
-            + (
-                f" (+{s['hits_not_stored']} more hits of these motifs screened, not stored)"
-                if s["hits_not_stored"]
-                else ""
-            )
-            + " in "
-            f"[bold]{s['hit_motifs']} motifs[/] ({s['hit_compositions']} defect make-ups), "
+            + f"evaluations {s['evaluations']:,}, unique candidates {s['candidates']:,}, hits {s['hits']:,}"
+            + (f" (+{n:,} more of these motifs screened, not stored)" if (n := s["hits_not_stored"]) else "")
+        )
+        console.print(
+            f"hits in [bold]{s['hit_motifs']} motifs[/] ({s['hit_compositions']} defect make-ups), "
             f"best distance {s['best_distance']:.3f}, oracle-verified {s['verified']}"
             + (f" ({s['confirmed']} inside every target window by the oracle)" if s["verified"] else "")
         )
@@ -107,31 +104,54 @@ def status(
             return
         table = motif_table(ranked, res.host)
         if not table.empty:
-            console.print(_motif_rich_table(table.head(motifs), len(table)))
+            console.print(_motif_rich_table(table.head(motifs), len(table), console.width))
         console.print(_candidate_rich_table(ranked.head(top), list(res.campaign.targets)))
     finally:
         res.close()
 
 
-def _motif_rich_table(table: Any, total: int) -> Any:
+def compact_core(core: str) -> str:
+    """A core in words without its spaces (``V_S+[2V_S+Se_S]`` for ``V_S + [2 V_S + Se_S]``): the same
+    text, shorter."""
+    return core.replace(" + ", "+").replace(" ", "")
+
+
+def _motif_rich_table(table: Any, total: int, width: int = 200) -> Any:
+    """The motif table, one line a motif at any ``width``: the core last, written compactly when the
+    full text would not fit, cut with an ellipsis only when even that does not (motifs.csv of ``hts
+    export`` holds it whole); the motif hash is never cut."""
     from rich import box
     from rich.table import Table
 
     out = Table(
         "motif",
-        "core",
         "hits",
         "best d",
         "oracle",
+        "core",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
         title=f"motifs among the hits ({len(table)} of {total})",
         title_justify="left",
     )
+    rows = []
     for rec in table.to_dict("records"):
         oracle = "-" if rec["verdict"] == "unverified" else f"{rec['verdict']} {rec['confirmed']}/{rec['verified']}"
-        out.add_row(rec["motif"], rec["core"], str(rec["hits"]), f"{rec['best_distance']:.3f}", oracle)
-    for col in out.columns:
-        col.no_wrap = col.header != "core"
+        rows.append([rec["motif"], str(rec["hits"]), f"{rec['best_distance']:.3f}", oracle, rec["core"]])
+    for i, col in enumerate(out.columns):
+        col.no_wrap = True
+        col.overflow = "ellipsis"
+        if i < len(out.columns) - 1:  # never shrunk: only the core gives way
+            col.min_width = max(len(str(col.header)), *(len(r[i]) for r in rows))
+    fixed = sum(c.min_width or 0 for c in out.columns[:-1])
+    room = max(8, width - fixed - 2 * (len(out.columns) - 1))  # 2 between columns, none at the edges
+    out.columns[-1].max_width = room
+    for row in rows:
+        if len(row[-1]) > room:
+            row[-1] = compact_core(row[-1])
+        out.add_row(*row)
     return out
 
 
@@ -142,7 +162,14 @@ def _candidate_rich_table(ranked: Any, targets: list[str]) -> Any:
     verified = "oracle_hit" in ranked  # a column saying what the oracle made of the verified ones
     heads = ["rank", "hash", "n", "distance", *[SHORT_NAMES.get(n, n) for n in targets]]
     out = Table(
-        *heads, *(["oracle"] if verified else []), box=box.SIMPLE_HEAD, title="best candidates", title_justify="left"
+        *heads,
+        *(["oracle"] if verified else []),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        title="best candidates",
+        title_justify="left",
     )
     for rec in ranked.to_dict("records"):
         preds = [f"{rec[f'pred_{n}']:.3f}±{rec[f'std_{n}']:.3f}" for n in targets]

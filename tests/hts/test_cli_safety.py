@@ -130,3 +130,55 @@ def test_errors_of_the_project_are_one_line_with_status_2(tmp_path):
     res = subprocess.run([sys.executable, "-m", "hts.cli", "run", str(missing)], capture_output=True, text=True)
     assert res.returncode == 2
     assert "error:" in res.stderr and "missing.yaml" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_status_tables_are_one_line_a_row_at_80_and_200_columns():
+    """Motif hashes and candidate hashes whole, no row wrapped: the core gives way (compact, then cut)."""
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from hts.cli.campaign import _candidate_rich_table, _motif_rich_table
+
+    cores = ["V_S", "[2 V_S] + [2 V_S] + [V_S + Se_S + W_Mo]", "Se_S + W_Mo + [2 V_S] + [2 V_S] + [2 V_S] + [2 V_Mo]"]
+    motifs = pd.DataFrame(
+        {
+            "motif": [f"{i:016x}" for i in range(3)],
+            "core": cores,
+            "hits": [38591, 1, 2],
+            "best_distance": [0.0, 0.0, 0.1],
+            "verdict": ["confirmed", "unverified", "rejected"],
+            "confirmed": [1, 0, 0],
+            "verified": [1, 0, 1],
+        }
+    )
+    ranked = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "hash": ["000ddb60ecb5c324", "0030877216a63896"],
+            "n_defects": [3, 10],
+            "distance": [0.0, 0.25],
+            "pred_normalized_homo": [0.021, 0.017],
+            "std_normalized_homo": [0.004, 0.005],
+            "pred_normalized_lumo": [0.947, 0.95],
+            "std_normalized_lumo": [0.004, 0.006],
+            "oracle_hit": [True, None],
+        }
+    )
+    for width in (80, 200):
+        out = io.StringIO()
+        console = Console(file=out, width=width)
+        console.print(_motif_rich_table(motifs, 3, console.width))
+        console.print(_candidate_rich_table(ranked, ["normalized_homo", "normalized_lumo"]))
+        lines = out.getvalue().splitlines()
+        assert all(len(line.rstrip()) <= width for line in lines)
+        motif_rows = [line for line in lines if line[:16] in set(motifs["motif"])]
+        candidate_rows = [line for line in lines if line.split()[1:2] and line.split()[1] in set(ranked["hash"])]
+        assert len(motif_rows) == 3 and len(candidate_rows) == 2  # every row on one line, hashes whole
+        assert any("HOMO-VBM" in line and "LUMO-VBM" in line for line in lines)
+        if width == 200:
+            assert all(core in row for core, row in zip(cores, motif_rows, strict=True))
+        else:  # compact, and the longest cut with an ellipsis
+            assert motif_rows[1].rstrip().endswith("[2V_S]+[2V_S]+[V_S+Se_S+W_Mo]")
+            assert motif_rows[2].rstrip().endswith("…") and "Se_S+W_Mo+[2V_S]" in motif_rows[2]
