@@ -7,7 +7,7 @@ hits, because no setting can hit in more than every sample. On the mid-gap targe
 setting hits in 20-50 % of its samples and Ax's trials hit in almost none, until one finds a setting
 with ~60 of 64: exploring there is what the campaign needs, although its immediate hit rate is lower.
 
-So, with ``bo.adaptive_exploit``, each remaining slot of an iteration weighs the *value* of one more
+So each remaining slot of an iteration weighs the *value* of one more
 exploration trial against its *cost*, in hits per sample:
 
 - cost: the exploited setting's hit rate minus exploration's, ``p_exploit - p_explore`` (posterior
@@ -24,8 +24,7 @@ A slot explores while value > cost, and exploits from the first slot where it is
 explores early, while much budget is left and little has been tried; it stops exploring when the
 exploited setting leaves no headroom (64 of 64) or the campaign is near its end; and it explores
 again when the exploited setting's new hits run out. The value is an upper bound, so where the
-rule errs it errs towards exploring. Every ``bo.explore_every``-th iteration (0 by default: never)
-keeps its exploration trials whatever the rule says.
+rule errs it errs towards exploring.
 """
 
 from __future__ import annotations

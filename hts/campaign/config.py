@@ -27,6 +27,7 @@ A campaign file looks like (see ``campaigns/`` for complete examples and README 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -94,12 +95,8 @@ LIMITS: dict[str, Limit] = {
     "generator.batch_size": Limit(1024, "sequences decoded together; the model's key/value cache grows with it"),
     "bo.initial_trials": Limit(1_000, "no more than the trials llm-bo may run"),
     "bo.scout_trials": Limit(1_000, "no more than the trials llm-bo may run"),
-    "bo.scout_prompts": Limit(64, "each prompt setting gets a share of a trial's samples"),
     "bo.exploit_trials": Limit(64, "no more than budget.trials_per_iteration may hold"),
     "bo.local_trials": Limit(64, "no more than budget.trials_per_iteration may hold"),
-    "bo.local_probes": Limit(64, "each probed composition gets a share of a trial's samples"),
-    "bo.explore_every": Limit(100_000, "no more than budget.iterations may hold"),
-    "bo.closeness_width": Limit(100.0, "in window half-widths; beyond that every candidate looks equally close"),
     "dask.workers": Limit(
         256, "LocalCluster worker processes, each holding the surrogate (~170 MB); checked against the machine too"
     ),
@@ -301,57 +298,41 @@ class TLSSection(_Section):
 
 
 class BOSection(_Section):
-    """How ``llm-bo`` parametrises the defects of a trial (see :func:`hts.campaign.loop.knob_space`).
+    """How ``llm-bo`` plans its trials (:mod:`hts.campaign.planners`); inert for other strategies.
 
-    ``switches``: a defect budget plus an on/off switch per defect type; the generator decides how
-    many of each. ``composition`` (default): an exact count per defect type (their sum within the
-    campaign's bounds); the generator decides where they go. Measured on the three example campaigns
-    (BENCHMARKS.md, strategy benchmark) composition found more hits on two of them.
+    ``defect_knobs``: ``composition`` (default) makes the knob space an exact count per defect type
+    (their sum within the campaign's bounds): BO chooses what goes into the cell, the model where.
+    ``switches``: a defect budget plus an on/off switch per type; the model decides how many of each.
+    Measured on the three example campaigns (BENCHMARKS.md, strategy benchmark) composition found more
+    hits on two of them; ``switches`` suits a generator without composition-constrained decoding.
     """
 
     _KEY = "bo"
     defect_knobs: Literal["switches", "composition"] = "composition"
-    initial_trials: int | None = Field(None, ge=1)  # Sobol trials before BoTorch [2 x trials_per_iteration]
-    # Trials at the start in which the model chooses the composition itself (llm-fixed's setting);
-    # their candidates, grouped by composition, become Ax observations (hts.campaign.scout). 0: none.
+    # Quasi-random (Sobol) trials before BoTorch's model chooses [2 x trials_per_iteration]. Raise it
+    # for a knob space of many defect types, where a few Sobol points leave it thinly covered.
+    initial_trials: int | None = Field(None, ge=1)
+    # Trials at the start in which the model chooses the compositions itself (llm-fixed's setting,
+    # its samples spread over four prompt settings); their candidates, grouped by composition, become
+    # Ax observations (hts.campaign.scout). 0: none, e.g. when the model's own idea of the targets is
+    # known to be off.
     scout_trials: int = Field(1, ge=0)
-    # Prompt settings the scout's samples are split over: the target centres, then values spread over
-    # the prompt knobs' ranges (hts.campaign.scout.scout_segments). 1: the target centres only.
-    scout_prompts: int = Field(4, ge=1)
-    # Trials per iteration that re-run the best setting so far (hts.campaign.incumbent); the rest are
-    # Ax's suggestions. 0: every trial from Ax.
+    # Trials per iteration that re-run the best setting so far (hts.campaign.incumbent), and more when
+    # one more exploration trial is worth less than it costs (hts.campaign.allocation). 0: no
+    # exploitation at all (every trial explores: a campaign that wants variety over hit count).
     exploit_trials: int = Field(1, ge=0)
-    # Only a setting whose hits came in at least this fraction of its samples is re-run (0: any with a hit).
-    exploit_min_hit_rate: float = Field(0.1, ge=0, le=1)
-    # The other trials of an iteration also re-run that setting when one more exploration trial is worth
-    # less than it costs: its value an upper bound (the exploited setting's headroom x the trials left x
-    # Laplace's chance that a try finds a better setting), its cost the hits per sample it gives up
-    # (hts.campaign.allocation). Every `explore_every`-th iteration keeps its exploration trials
-    # regardless (0: never). false: one exploitation trial per iteration (`exploit_trials`), the rest explore.
-    adaptive_exploit: bool = True
-    explore_every: int = Field(0, ge=0)
     # Trials per iteration that search the compositions next to the leading setting, chosen by Ax's
-    # model (hts.campaign.local; composition knobs only), until a setting is worth exploiting.
+    # model (hts.campaign.local; needs defect_knobs: composition). 0: Ax's suggestions only.
     local_trials: int = Field(1, ge=0)
-    # Local trials also once a setting is exploited, centred on the leader, in the exploration slots
-    # adaptive exploitation leaves (false: only until a setting is worth exploiting).
-    local_after_exploit: bool = True
-    # Compositions one local trial probes once the leader's own composition has been tried: the trial's
-    # samples split evenly over them (64 over 4: 16 each), each part an Ax observation of its own
-    # (hts.campaign.local). A composition counts as tried once a part's samples have been drawn with it.
-    # 1: one composition per local trial, on all its samples.
-    local_probes: int = Field(4, ge=1)
-    # How Ax treats the trial scores' noise: "binomial" gives each score its standard error
-    # (hts.campaign.objective.score_sem), "inferred" lets Ax fit one noise level to all of them.
-    noise: Literal["binomial", "inferred"] = "binomial"
-    # The closeness term that scores trials without hits (hts.campaign.objective.ClosenessKernel): the
-    # weight of a heavy tail next to the Gaussian core, and the tail's width in window half-widths.
-    closeness_tail: float = Field(0.0, ge=0, le=1)
-    closeness_width: float = Field(3.0, gt=0)
-    # The hit term of the trial score: "predicted" counts the new candidates whose predicted means lie
-    # in every window; "expected" sums their probabilities of being inside under the surrogate's
-    # uncertainty (hts.campaign.objective.hit_probability), which also ranks near misses and edge hits.
-    hit_term: Literal["predicted", "expected"] = "predicted"
+
+    @model_validator(mode="after")
+    def _local_needs_compositions(self) -> BOSection:
+        if self.defect_knobs == "switches" and "local_trials" in self.model_fields_set and self.local_trials > 0:
+            raise ValueError(
+                "bo.local_trials searches neighbouring compositions, which bo.defect_knobs: switches does not have; "
+                "set bo.local_trials: 0 or bo.defect_knobs: composition"
+            )
+        return self
 
 
 class DaskSection(_Section):
@@ -648,6 +629,13 @@ def parse_campaign(text: str, source: str = "<campaign>") -> Campaign:
     problems = _cross_limits(campaign)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(f"{_where(loc, lines)}: {msg}" for loc, msg in problems))
+    if "bo" in data and campaign.strategy != "llm-bo":
+        logging.getLogger(__name__).warning(
+            "%s: %s: the bo section has no effect with strategy: %s (only llm-bo plans with it)",
+            source,
+            _where(("bo",), lines),
+            campaign.strategy,
+        )
     return campaign
 
 

@@ -6,8 +6,8 @@ improvement) seeks the best setting and gains nothing from re-running a setting 
 highest shrunk mean score, ``sum(score x samples) / (samples + 1)`` over every observation of it (a
 scout group of one sample with a hit does not outrank a trial of 64 with 60), and the others come
 from Ax. Only a setting that has produced a hit is re-run, so a near miss never takes the place of
-exploring; and only one whose hits came in at least ``bo.exploit_min_hit_rate`` of its samples
-(default 0.1), so that a setting that hit by luck is not re-run trial after trial without another
+exploring; and only one whose hits came in at least :data:`EXPLOIT_MIN_HIT_RATE` of its samples,
+so that a setting that hit by luck is not re-run trial after trial without another
 hit. Each re-run is attached to Ax as a trial of its own, so the model sees it too
 (BENCHMARKS.md, "Research explorations": exploitation trials).
 
@@ -18,8 +18,13 @@ trials' search (:mod:`hts.campaign.local`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
+
+from hts.campaign.plan import Observation, TrialKind
+
+EXPLOIT_MIN_HIT_RATE = 0.1
+"""Only a setting whose hits came in at least this fraction of its samples is exploited."""
 
 
 def setting_key(params: Mapping[str, Any]) -> str:
@@ -122,18 +127,17 @@ class Incumbent:
         return out
 
     @classmethod
-    def from_trials(cls, rows: Iterable[Mapping[Any, Any]]) -> Incumbent:
-        """Rebuilt from stored trial rows (``knobs``, ``metrics``, ``n_generated``, ``n_hits``,
-        ``extra``): the Ax-run trials, the scout's composition groups (``extra.scout_obs``) and the
-        parts of local probes (``extra.probe_obs``)."""
+    def replay(cls, trials: Iterable[tuple[str, Sequence[Observation]]]) -> Incumbent:
+        """Rebuilt from stored trials, ``(kind, observations)`` each in trial order
+        (:meth:`hts.campaign.store.CampaignStore.observations_by_trial`): a trial drawn in parts as one
+        group, any other as one run; exploration as :attr:`TrialKind.explores` says."""
         inc = cls()
-        for r in rows:
-            extra = r.get("extra") or {}
-            if extra.get("scout"):
-                inc.add_group(extra.get("scout_obs", []))
-            elif "probe_obs" in extra:
-                inc.add_group(extra["probe_obs"], explored=True)
-            elif "ax_trial" in extra:
-                explored = not extra.get("exploit")  # an Ax or a local trial
-                inc.add(r["knobs"], float(r["metrics"]["score"]), int(r["n_generated"]), int(r["n_hits"]), explored)
+        for kind_name, observations in trials:
+            kind = TrialKind(kind_name)
+            runs = [(o.parameters, o.score, o.n_samples, o.n_hits) for o in observations]
+            if kind.in_parts:
+                inc.add_group(runs, explored=kind.explores)
+            else:
+                for params, score, n, hits in runs:
+                    inc.add(params, score, n, hits, explored=kind.explores)
         return inc

@@ -3,13 +3,13 @@
 What: ``bo.local_trials`` of each iteration's trials work around the **leader**, the setting of
 highest shrunk mean score (:meth:`hts.campaign.incumbent.Incumbent.leader`; a near miss counts). While
 the leader's composition is untried they run it; after that a trial is a **probe**: its samples are
-split over ``bo.local_probes`` untried compositions one move away (a defect added, removed or changed
+split over :data:`LOCAL_PROBES` untried compositions one move away (a defect added, removed or changed
 into another type), with the leader's prompt values and temperature, chosen by Thompson draws from
 Ax's predictions, each part an Ax observation with its binomial standard error. An untried near miss
 is probed beside its neighbours rather than confirmed on a whole trial. The search is best-first:
 once the leader's neighbours are all tried, the runner-up's are next; with none left the slot goes
-to Ax. With ``bo.local_after_exploit`` probes go on in the exploration slots adaptive exploitation
-(:mod:`hts.campaign.allocation`) leaves.
+to Ax. Once a setting is exploited, local trials go on in the exploration slots adaptive exploitation
+(:mod:`hts.campaign.allocation`) leaves, centred on the leader.
 
 Why: while nothing hits, the trial scores are ~0 everywhere and BoTorch's acquisition goes to the
 corners of the count simplex and of the prompt and temperature ranges, never back to the near misses
@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 
 from hts.campaign.incumbent import Incumbent
+
+LOCAL_PROBES = 4
+"""Compositions one probe splits its samples over (64 samples: 16 each)."""
 
 Predict = Callable[[list[dict[str, Any]]], list[tuple[float, float]]]
 """``predict(settings)`` -> ``(mean, sem)`` of the trial score at each setting."""

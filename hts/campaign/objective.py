@@ -13,19 +13,15 @@ candidates earns nothing, so the optimiser is pushed towards new hits, not the s
 hit term comes first because with the shaping term alone a near miss scores almost as much as a hit
 (``d = 0.14``: 0.99 against 1.0), and BO settles on near misses.
 
-The closeness (:class:`ClosenessKernel`) is ``exp(-d^2 / 2)`` by default, which is ~0 a few window
-half-widths away. ``bo.closeness_tail`` mixes in a heavy Cauchy tail, ``1 / (1 + (d / width)^2)``
-with ``width`` in half-widths (``bo.closeness_width``), which keeps an ordering at any distance
-(d = 14, 8, 2, 0.4 -> 0.04, 0.12, 0.69, 0.98 at width 3). It is off by default: it helped the
-hardest target but cost the targets whose windows are easy to reach, because Ax then explored more
-once it had a setting that hit (BENCHMARKS.md, "Research explorations": hit-first objective,
-closeness tail).
+The closeness is ``exp(-d^2 / 2)``, ~0 a few window half-widths away. A heavy-tailed closeness that
+keeps an ordering at any distance helped the hardest target but cost the targets whose windows are easy
+to reach, and scoring trials by the expected number of true hits (the surrogate's uncertainty) instead
+of the predicted ones was no better either; both were removed (BENCHMARKS.md, "Research explorations").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,59 +60,21 @@ SHAPING = 0.1
 """Weight of the closeness term next to the hit count (a hit is worth 10 near misses)."""
 
 
-@dataclass(frozen=True)
-class ClosenessKernel:
-    """Closeness of a candidate at distance ``d`` to the targets: 1 inside every window, falling outside
-    as ``(1 - tail) exp(-d^2 / 2) + tail / (1 + (d / width)^2)``: a Gaussian core one window
-    half-width wide and a heavy Cauchy tail (``bo.closeness_tail``, ``bo.closeness_width``; see the
-    module docstring)."""
-
-    width: float = 3.0
-    tail: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.width <= 0:
-            raise ValueError(f"closeness width must be positive, got {self.width}")
-        if not 0.0 <= self.tail <= 1.0:
-            raise ValueError(f"closeness tail must be within [0, 1], got {self.tail}")
-
-    def __call__(self, d: np.ndarray) -> np.ndarray:
-        d = np.asarray(d, dtype=float)
-        return (1.0 - self.tail) * np.exp(-0.5 * d**2) + self.tail / (1.0 + (d / self.width) ** 2)
+def closeness(d: np.ndarray) -> np.ndarray:
+    """Closeness of candidates at distances ``d`` to the targets: 1 inside every window, ``exp(-d^2 / 2)``
+    outside (one window half-width: 0.61, three: 0.01)."""
+    return np.exp(-0.5 * np.asarray(d, dtype=float) ** 2)
 
 
-def hit_probability(
-    means: np.ndarray, stds: np.ndarray, model_targets: list[str], targets: Mapping[str, Target]
-) -> np.ndarray:
-    """(N,) probability that a candidate is a true hit: every target property inside its window,
-    under independent Gaussians of the surrogate's predicted mean and std (N, T model targets)."""
-    from hts.campaign.acquisition import marginal_hit_probability
-
-    cols = [model_targets.index(n) for n in targets]
-    return marginal_hit_probability(means[:, cols], stds[:, cols], [t.window for t in targets.values()])
-
-
-def trial_score(
-    new_distances: np.ndarray,
-    n_samples: int,
-    kernel: ClosenessKernel = ClosenessKernel(),
-    p_hit: np.ndarray | None = None,
-) -> float:
-    """The Ax objective of a trial (see the module docstring). With ``p_hit`` (the new candidates'
-    :func:`hit_probability`, ``bo.hit_term: expected``) the hit term is the expected number of true
-    hits instead of the count of predicted ones."""
+def trial_score(new_distances: np.ndarray, n_samples: int) -> float:
+    """The Ax objective of a trial (see the module docstring): new hits plus :data:`SHAPING` x the new
+    candidates' closeness, per sample drawn."""
     if n_samples <= 0:
         return 0.0
-    return float((hit_term(new_distances, p_hit) + SHAPING * kernel(new_distances).sum()) / n_samples)
+    return float(((new_distances == 0.0).sum() + SHAPING * closeness(new_distances).sum()) / n_samples)
 
 
-def hit_term(new_distances: np.ndarray, p_hit: np.ndarray | None = None) -> float:
-    """The hit term of a trial score: the new candidates inside every window by their predicted
-    means, or with ``p_hit`` the sum of their hit probabilities (``bo.hit_term: expected``)."""
-    return float((new_distances == 0.0).sum()) if p_hit is None else float(np.sum(p_hit))
-
-
-def score_sem(n_hits: float, n_samples: int) -> float:  # n_hits: a count, or :func:`hit_term`
+def score_sem(n_hits: int, n_samples: int) -> float:
     """Standard error of a trial score: the binomial error of its hit fraction, with the fraction
     shrunk to ``(hits + 0.5) / (n + 1)`` so that a trial with no hit (or only hits) still has one.
 

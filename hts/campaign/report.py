@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hts.campaign.config import oracle_method
-from hts.campaign.results import TRIAL_KINDS, CampaignResults, rule_makeup, trial_kind
+from hts.campaign.results import TRIAL_KINDS, CampaignResults, rule_makeup
 from hts.campaign.shortlist import motif_table
 from hts.hosts import VAC
 
@@ -65,6 +65,7 @@ KIND_COLOURS = {
     "scout": "tab:purple",
     "exploit": "tab:red",
     "local": "tab:orange",
+    "probe": "tab:olive",
     "ax": "tab:blue",
     "fixed": "tab:gray",
     "random": "0.6",
@@ -73,7 +74,8 @@ KIND_COLOURS = {
 KIND_LABELS = {
     "scout": "scout (the model chooses the composition)",
     "exploit": "exploitation (re-runs the best setting)",
-    "local": "local (compositions next to the leading setting)",
+    "local": "local (a composition next to the leading setting)",
+    "probe": "probe (several compositions next to the leading setting)",
     "ax": "Ax suggestion (Sobol, then BoTorch)",
     "fixed": "llm-fixed setting",
     "random": "random draws",
@@ -82,13 +84,13 @@ KIND_LABELS = {
 
 
 def trial_hits(res: CampaignResults, path: Path) -> None:
-    """New hits of each trial, coloured by the trial's kind (:func:`hts.campaign.results.trial_kind`)."""
+    """New hits of each trial, coloured by the trial's kind (:class:`hts.campaign.plan.TrialKind`)."""
     plt = _plt()
     from matplotlib.patches import Patch
 
     trials = res.store.trials_frame()
     fig, ax = plt.subplots(figsize=(11, 3.8))
-    kinds = [trial_kind(s, e) for s, e in zip(trials["strategy"], trials["extra"], strict=True)]
+    kinds = list(trials["kind"])
     handles = []
     for kind in TRIAL_KINDS:
         sel = np.array([k == kind for k in kinds], dtype=bool)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hts.campaign.config import Campaign, load_campaign
+from hts.campaign.plan import TrialKind
 from hts.campaign.store import CampaignStore, parse_defects, sqlite_url
 from hts.defects import DefectConfiguration
 from hts.errors import ConfigError
@@ -193,27 +194,16 @@ def oracle_agreement(ranked: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
     return out
 
 
-TRIAL_KINDS = ("scout", "exploit", "local", "ax", "fixed", "random", "screen")
-"""What a stored trial ran: ``llm-bo``'s scout, exploitation, local and Ax-suggested trials, ``llm-fixed``'s
-fixed setting, ``random``'s draws, ``screen``'s chunks."""
-
-
-def trial_kind(strategy: str, extra: dict[str, Any] | None) -> str:
-    """The kind (:data:`TRIAL_KINDS`) of a stored trial, from its strategy and ``extra`` column."""
-    extra = extra or {}
-    if strategy == "llm-bo":
-        if extra.get("scout"):
-            return "scout"
-        return "exploit" if extra.get("exploit") else "local" if extra.get("local") else "ax"
-    return {"llm-fixed": "fixed", "screen": "screen"}.get(strategy, "random")
+TRIAL_KINDS = tuple(k.value for k in TrialKind)
+"""What a stored trial ran (:class:`hts.campaign.plan.TrialKind`), in the order reports list them."""
 
 
 def trial_kind_counts(trials: pd.DataFrame) -> dict[str, int]:
     """How many stored trials of each kind (kinds with none left out), in :data:`TRIAL_KINDS` order."""
     if trials.empty:
         return {}
-    kinds = [trial_kind(s, e) for s, e in zip(trials["strategy"], trials["extra"], strict=True)]
-    return {k: kinds.count(k) for k in TRIAL_KINDS if k in kinds}
+    counts = trials["kind"].value_counts()
+    return {k: int(counts[k]) for k in TRIAL_KINDS if k in counts}
 
 
 def composition_key(host: Host, defects: str) -> tuple[tuple[str, int], ...]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hts.campaign.config import Campaign, parse_campaign, read_campaign_text
-from hts.campaign.loop import RunSummary, run_loop
+from hts.campaign.loop import run_loop
 from hts.campaign.proposers import LLMProposer, Proposer, RandomProposer
 from hts.campaign.safety import (
     ChunkedScorer,
@@ -27,6 +27,7 @@ from hts.campaign.safety import (
     restore_ax_checked,
     resume_command,
 )
+from hts.campaign.state import RunSummary
 from hts.campaign.store import CampaignStore, sqlite_path, sqlite_url
 from hts.errors import ConfigError, ModelError
 from hts.hosts import Host, get_host

@@ -143,7 +143,7 @@ class ChunkedScorer:
 
 def restore_ax_checked(store: CampaignStore, restore: Callable[[str], Any] | None = None) -> Any | None:
     """The Ax client of the newest stored snapshot (``None`` when there is none), rebuilt by ``restore``
-    (default :func:`hts.campaign.loop.restore_ax_client`). A snapshot that is not JSON or that Ax cannot
+    (default :func:`hts.campaign.axclient.restore_ax_client`). A snapshot that is not JSON or that Ax cannot
     load is a :class:`StoreError` naming the trial it was stored with and what to do."""
     from hts.campaign.store import SALVAGE_FLAG
 
@@ -152,7 +152,7 @@ def restore_ax_checked(store: CampaignStore, restore: Callable[[str], Any] | Non
         return None
     trial_id, snapshot = state
     if restore is None:
-        from hts.campaign.loop import restore_ax_client
+        from hts.campaign.axclient import restore_ax_client
 
         restore = restore_ax_client
     try:

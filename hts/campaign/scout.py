@@ -16,7 +16,7 @@ come on top of Ax's quasi-random (Sobol) start, not in place of it: when the mod
 targets is off, the groups all lie in one region, and a run that counted them as its start never
 left it (BENCHMARKS.md, "Research explorations": scout groups).
 
-The scout's samples are split over ``bo.scout_prompts`` prompt settings (:func:`scout_segments`):
+The scout's samples are split over :data:`SCOUT_PROMPTS` prompt settings (:func:`scout_segments`):
 the target centres first, then values spread over the prompt knobs' ranges, and its groups are keyed
 by prompt setting and composition.
 
@@ -27,29 +27,22 @@ budget, every switch on), and it is attached as a single trial.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hts.campaign.objective import ClosenessKernel, hit_term, score_sem, trial_score
+from hts.campaign.objective import score_sem, trial_score
+from hts.campaign.plan import Observation, split_samples
 from hts.defects import PAD, ConfigBatch
 from hts.hosts import Host
 
-
-@dataclass(frozen=True)
-class Observation:
-    """One completed Ax trial to attach: a knob setting, its score and the score's standard error."""
-
-    parameters: dict[str, int | float]
-    score: float
-    sem: float
-    n_samples: int
-    n_hits: int
+SCOUT_PROMPTS = 4
+"""Prompt settings the scout's samples are split over: the target centres, then values spread over the
+prompt knobs' ranges (:func:`scout_segments`)."""
 
 
 def scout_knobs(space: Sequence[Any], fixed: Mapping[str, Any]) -> dict[str, int | float]:
-    """The scout setting over ``space`` (:class:`hts.campaign.loop.Knob` list) without its ``n_*`` counts.
+    """The scout setting over ``space`` (:class:`hts.campaign.knobs.Knob` list) without its ``n_*`` counts.
 
     ``llm-fixed``'s values (``fixed``) where it has them, clipped to the knob's bounds; the full
     budget and every switch on; the middle of the range for any other knob (e.g. the prompt value of
@@ -102,11 +95,6 @@ Segment = tuple[dict[str, int | float], int, int]
 samples)."""
 
 
-def split_samples(n: int, k: int) -> list[int]:
-    """``n`` samples split over ``k`` parts as evenly as possible, the larger parts first."""
-    return [n // k + (1 if i < n % k else 0) for i in range(k)]
-
-
 def propose_segments(
     proposer: Any,
     host: Host,
@@ -127,20 +115,6 @@ def propose_segments(
     }
     proposal = Proposal(ConfigBatch.concat(host, [p.batch for _, p in drawn_parts]), drawn, stats)
     return proposal, [(s, p.n_generated, len(p.batch)) for s, p in drawn_parts]
-
-
-def propose_scout(
-    proposer: Any,
-    host: Host,
-    space: Sequence[Any],
-    scout: Mapping[str, int | float],
-    n_prompts: int,
-    n: int,
-    rng: np.random.Generator,
-) -> tuple[Any, list[Segment]]:
-    """Draw the scout trial's ``n`` samples over its prompt settings (:func:`scout_segments`) with
-    :func:`propose_segments`."""
-    return propose_segments(proposer, host, scout_segments(space, scout, n_prompts, n, rng), rng)
 
 
 def composition_matrix(host: Host, batch: ConfigBatch) -> np.ndarray:
@@ -165,21 +139,17 @@ def scout_observations(
     n_generated: int,
     new_rows: Sequence[int],
     new_distances: np.ndarray,
-    kernel: ClosenessKernel = ClosenessKernel(),
-    new_p_hit: np.ndarray | None = None,
 ) -> list[Observation]:
     """The scout trial's observations for Ax (see the module docstring).
 
     ``batch``: the trial's valid samples; ``new_rows``: the rows of ``batch`` that were new (not
-    duplicates, not in the archive) and ``new_distances`` their distances, in the same order;
-    ``kernel`` and ``new_p_hit`` (the new candidates' hit probabilities, or ``None``) as in
-    :func:`trial_score`.
+    duplicates, not in the archive) and ``new_distances`` their distances, in the same order.
     """
     count_knobs = {k.name: k for k in space if k.name.startswith("n_")}
     if not count_knobs:  # switches: the scout setting is a point of the space
-        score = trial_score(new_distances, n_generated, kernel, new_p_hit)
-        sem = score_sem(hit_term(new_distances, new_p_hit), n_generated)
-        return [Observation(dict(knobs), score, sem, n_generated, int((new_distances == 0.0).sum()))]
+        n_hits = int((new_distances == 0.0).sum())
+        score = trial_score(new_distances, n_generated)
+        return [Observation(dict(knobs), score, score_sem(n_hits, n_generated), n_generated, n_hits)]
     from hts.campaign.proposers import count_knob
 
     comp = composition_matrix(host, batch)
@@ -200,9 +170,8 @@ def scout_observations(
             continue
         n = int((group_of == g).sum())
         d = new_distances[new_group == g]
-        p = None if new_p_hit is None else new_p_hit[new_group == g]
-        sem = score_sem(hit_term(d, p), n)
-        out.append(Observation(params, trial_score(d, n, kernel, p), sem, n, int((d == 0.0).sum())))
+        hits = int((d == 0.0).sum())
+        out.append(Observation(params, trial_score(d, n), score_sem(hits, n), n, hits))
     return out
 
 
@@ -213,8 +182,6 @@ def segmented_observations(
     batch: ConfigBatch,
     new_rows: Sequence[int],
     new_distances: np.ndarray,
-    kernel: ClosenessKernel = ClosenessKernel(),
-    new_p_hit: np.ndarray | None = None,
 ) -> list[Observation]:
     """:func:`scout_observations` of a scout trial drawn in ``segments``: ``(knob setting, samples
     drawn, valid samples)`` each, whose valid samples lie one after another in ``batch``."""
@@ -231,8 +198,6 @@ def segmented_observations(
             n_generated,
             list(rows[sel] - start),
             new_distances[sel],
-            kernel,
-            None if new_p_hit is None else new_p_hit[sel],
         )
         start += n_valid
     return out

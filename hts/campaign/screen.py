@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from hts.campaign.config import Campaign
-from hts.campaign.loop import RunSummary, Scorer, score_new, stop_reason
 from hts.campaign.objective import distances
 from hts.campaign.proposers import RandomProposer
+from hts.campaign.score import Scorer, score_new
+from hts.campaign.state import RunSummary, stop_reason
 from hts.campaign.store import CampaignStore, TrialRecord
 from hts.hosts import Host
 
@@ -86,6 +87,7 @@ def run_screen(
             trial_id=trial_id,
             iteration=trial_id,
             strategy="screen",
+            kind="screen",
             knobs={},
             n_generated=n,
             n_valid=len(batch),

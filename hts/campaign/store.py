@@ -5,9 +5,11 @@ state after it, so a campaign killed at any moment (SIGKILL included) loses at m
 flight, and the archive and the optimiser never disagree. SQLite runs in WAL mode with full
 synchronous commits.
 
-Tables: ``meta`` (key/value: campaign file, versions, git hash, seeds), ``trials`` (knobs, counts,
-metrics), ``candidates`` (canonical hash, defects, predictions, uncertainty, distance, hit),
-``ax_state`` (JSON snapshot of the Ax client after each trial), ``oracle`` (verification results),
+Tables: ``meta`` (key/value: campaign file, versions, git hash, seeds), ``trials`` (kind, knobs,
+counts, metrics), ``observations`` (what each ``llm-bo`` trial, or each part of one, told Ax and the
+incumbent: setting, score, standard error, samples, hits, Ax trial), ``candidates`` (canonical hash,
+defects, predictions, uncertainty, distance, hit), ``ax_state`` (JSON snapshot of the Ax client after
+each trial), ``oracle`` (verification results),
 ``motifs`` (for every hit: its motif hash, its core and its spectators, :mod:`hts.campaign.motifs`),
 ``row_digests`` (a checksum of each trial's rows, each oracle result and each setting, written in the
 same transaction: :mod:`hts.campaign.integrity`).
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hts.campaign import integrity
+from hts.campaign.plan import Observation
 from hts.errors import StoreError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,6 +65,7 @@ class TrialRecord:
     metrics: dict[str, float]
     wall_time_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "fixed"  # hts.campaign.plan.TrialKind: why the trial ran
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -244,6 +248,19 @@ class CampaignStore:
                 sa.Column("extra", sa.Text),
                 sa.Column("wall_time_s", sa.Float),
                 sa.Column("created", sa.Float),
+                sa.Column("kind", sa.String(16)),
+            )
+            self.observations = sa.Table(
+                "observations",
+                md,
+                sa.Column("trial_id", sa.Integer, primary_key=True),
+                sa.Column("part", sa.Integer, primary_key=True),
+                sa.Column("parameters", sa.Text),
+                sa.Column("score", sa.Float),
+                sa.Column("sem", sa.Float),
+                sa.Column("n_samples", sa.Integer),
+                sa.Column("n_hits", sa.Integer),
+                sa.Column("ax_index", sa.Integer),
             )
             self.candidates = sa.Table(
                 "candidates",
@@ -291,12 +308,36 @@ class CampaignStore:
                     md.create_all(conn)
                     if new:  # sealed from the start: a group without its digest is damage
                         self._put_meta(conn, integrity.MARKER, "1")
+            self.legacy = self._lacks_kind()
+            if self.legacy and not readonly:
+                self._migrate()
         except sa.exc.DatabaseError as exc:
             if self.path is not None and not isinstance(exc, sa.exc.OperationalError):
                 raise damaged_store_error(self.path, str(exc.orig)) from None
             raise StoreError(f"cannot open the campaign store {url}: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot open the campaign store {url}: {exc}") from None
+
+    def _lacks_kind(self) -> bool:
+        """Whether the trials table predates its ``kind`` column (:mod:`store_legacy`); a schema too
+        damaged to read says no here (a salvage open must still open)."""
+        import sqlalchemy as sa
+
+        try:
+            inspector = sa.inspect(self.engine)
+            if not inspector.has_table("trials"):
+                return False
+            return "kind" not in {c["name"] for c in inspector.get_columns("trials")}
+        except (sa.exc.DatabaseError, UnicodeDecodeError):  # damage: named by the reads that meet it
+            return False
+
+    def _migrate(self) -> None:
+        """Bring a store written before trial kinds were a column up to date (:mod:`store_legacy`)."""
+        from hts.campaign.store_legacy import migrate
+
+        with self.engine.begin() as conn:
+            migrate(conn, self.trials, self.observations, lambda t: integrity.seal(conn, self.tables, "trial", t))
+        self.legacy = False
 
     @classmethod
     def open(cls, url: str, *, check: bool = True, readonly: bool = True) -> CampaignStore:
@@ -352,9 +393,13 @@ class CampaignStore:
             raise StoreError(f"cannot write the campaign store {self.url}: {exc}") from None
 
     def record_trial(
-        self, trial: TrialRecord, candidates: Sequence[CandidateRecord], ax_snapshot: str | None = None
+        self,
+        trial: TrialRecord,
+        candidates: Sequence[CandidateRecord],
+        ax_snapshot: str | None = None,
+        observations: Sequence[Observation] = (),
     ) -> None:
-        """Commit a trial, its new candidates and the Ax state after it, all or nothing."""
+        """Commit a trial, its new candidates, its observations and the Ax state after it, all or nothing."""
         import sqlalchemy as sa
 
         self._writable()
@@ -367,6 +412,7 @@ class CampaignStore:
                         trial_id=trial.trial_id,
                         iteration=trial.iteration,
                         strategy=trial.strategy,
+                        kind=trial.kind,
                         knobs=json.dumps(trial.knobs, default=float),
                         n_generated=trial.n_generated,
                         n_valid=trial.n_valid,
@@ -404,6 +450,8 @@ class CampaignStore:
                 ]
                 if motif_rows:
                     conn.execute(self.motifs.insert(), motif_rows)
+                if observations:
+                    conn.execute(self.observations.insert(), observation_rows(trial.trial_id, observations))
                 if ax_snapshot is not None:
                     conn.execute(self.ax_state.insert().values(trial_id=trial.trial_id, snapshot=ax_snapshot))
                 integrity.seal(conn, self.tables, "trial", trial.trial_id)
@@ -507,10 +555,15 @@ class CampaignStore:
         """One row per trial; ``created`` as ISO 8601 UTC text."""
         import pandas as pd
 
+        columns = [c for c in self.trials.c if not (self.legacy and c.name == "kind")]
         with self.engine.connect() as conn:
-            df = pd.read_sql(self.trials.select().order_by(self.trials.c.trial_id), conn)
+            df = pd.read_sql(sa_select(columns).order_by(self.trials.c.trial_id), conn)
         for col in ("knobs", "metrics", "extra"):
             df[col] = df[col].map(json.loads)
+        if self.legacy:  # a store from before the kind column, opened read-only
+            from hts.campaign.store_legacy import legacy_kind
+
+            df["kind"] = [legacy_kind(s, e) for s, e in zip(df["strategy"], df["extra"], strict=True)]
         df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
 
@@ -537,6 +590,26 @@ class CampaignStore:
             df["predictions"] = df["predictions"].map(json.loads)
         df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
+
+    @_reads("the observations")
+    def observations_by_trial(self) -> list[tuple[str, list[Observation]]]:
+        """``(kind, observations)`` of every stored trial in trial order (trials of strategies without
+        BO have none): what the incumbent is replayed from on ``--resume``."""
+        import sqlalchemy as sa
+
+        if self.legacy:
+            raise StoreError(f"the campaign store {self.where} predates trial kinds; open it for writing to update it")
+        o = self.observations
+        with self.engine.connect() as conn:
+            kinds = conn.execute(sa.select(self.trials.c.trial_id, self.trials.c.kind).order_by(self.trials.c.trial_id))
+            out: dict[int, tuple[str, list[Observation]]] = {int(t): (str(k), []) for t, k in kinds}
+            for r in conn.execute(o.select().order_by(o.c.trial_id, o.c.part)).mappings():
+                out[int(r["trial_id"])][1].append(
+                    Observation(
+                        json.loads(r["parameters"]), r["score"], r["sem"], r["n_samples"], r["n_hits"], r["ax_index"]
+                    )
+                )
+        return list(out.values())
 
     @_reads("the motifs")
     def motifs_frame(self) -> pd.DataFrame:
@@ -568,6 +641,23 @@ class CampaignStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def observation_rows(trial_id: int, observations: Sequence[Observation]) -> list[dict[str, Any]]:
+    """The ``observations`` table's rows of one trial, in part order."""
+    return [
+        {
+            "trial_id": trial_id,
+            "part": i,
+            "parameters": json.dumps(o.parameters, default=float),
+            "score": o.score,
+            "sem": o.sem,
+            "n_samples": o.n_samples,
+            "n_hits": o.n_hits,
+            "ax_index": o.ax_index,
+        }
+        for i, o in enumerate(observations)
+    ]
 
 
 def format_defects(pairs: Iterable[tuple[int, str]]) -> str:

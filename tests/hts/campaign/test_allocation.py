@@ -67,20 +67,3 @@ def test_hit_rate_is_the_posterior_mean():
     assert hit_rate(0, 0) == pytest.approx(0.5)
     assert hit_rate(64, 64) == pytest.approx(65 / 66)
     assert hit_rate(0, 62) == pytest.approx(1 / 64)
-
-
-def test_trials_left_by_iterations_evaluations_and_the_clock():
-    """What the rule is told the campaign has left: the tightest of its budgets."""
-    import time
-
-    from hts.campaign.config import BudgetSection
-    from hts.campaign.loop import _trials_left
-
-    b = BudgetSection(iterations=20, samples_per_trial=64)
-    assert _trials_left(30, 0, b, None, 0.0, 10) == 30
-    b = BudgetSection(iterations=20, samples_per_trial=64, max_evaluations=1000)
-    assert _trials_left(30, 680, b, None, 0.0, 10) == 5  # 320 samples: 5 trials of 64
-    now = time.perf_counter()
-    # 10 trials in 100 s so far, 55 s to the deadline: 5 more trials at that pace
-    assert _trials_left(30, 0, BudgetSection(), now + 55.0, now - 100.0, 10) == 5
-    assert _trials_left(30, 0, BudgetSection(), now + 55.0, now - 100.0, 0) == 30  # no pace yet

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from hts.campaign.incumbent import Incumbent
+from hts.campaign.plan import Observation
 
 
 def test_shrunk_mean_prefers_many_hits_over_one_lucky_sample():
@@ -36,7 +39,7 @@ def test_rebuilt_from_stored_trials_counts_scout_groups_and_ax_trials_only():
         {"knobs": {"a": 3}, "metrics": {"score": 0.5}, "n_generated": 64, "n_hits": 30, "extra": {"ax_trial": 2}},
         {"knobs": {"a": 9}, "metrics": {"score": 1.1}, "n_generated": 64, "n_hits": 64, "extra": {}},  # not from Ax
     ]
-    inc = Incumbent.from_trials(rows)
+    inc = replay_legacy(rows)
     assert inc.best() == {"a": 1}  # 3.15/4 beats 32/65; the non-Ax trial (70.4/65) is not counted
 
 
@@ -102,14 +105,14 @@ def test_exploration_runs_are_rebuilt_from_stored_trials():
             "extra": {"ax_trial": 3, "local": True},
         },
     ]
-    inc = Incumbent.from_trials(rows)
+    inc = replay_legacy(rows)
     assert inc.explored() == [(3, 64), (0, 64)]
     assert inc.explored_since({"a": 1}) == 2 and inc.explored_since({"a": 3}) == 0
 
 
 def test_a_trial_drawn_in_parts_is_one_exploration_try():
     """A local probe's parts are settings of their own, but one exploration run for the allocation;
-    rebuilt the same way from its stored row (extra.probe_obs); the scout's parts explore nothing."""
+    rebuilt the same way from its stored observations; the scout's parts explore nothing."""
     parts = [({"a": 1}, 0.9, 16, 14), ({"a": 2}, 0.0, 16, 0), ({"a": 3}, 0.1, 16, 1)]
     inc = Incumbent()
     inc.add({"a": 0}, 0.5, 64, 30)
@@ -125,6 +128,36 @@ def test_a_trial_drawn_in_parts_is_one_exploration_try():
         {"knobs": {"a": 1}, "metrics": {"score": 0.3}, "n_generated": 48, "n_hits": 15,
          "extra": {"local": True, "probe_obs": [list(p) for p in parts]}},
     ]  # fmt: skip
-    rebuilt = Incumbent.from_trials(rows)
+    rebuilt = replay_legacy(rows)
     assert rebuilt.explored() == [(15, 48)]  # the scout and the exploitation run are not exploration
     assert rebuilt.best() == {"a": 1} and rebuilt.hits_of({"a": 2}) == (0, 16)
+
+
+def replay_legacy(rows: list[dict]) -> Incumbent:
+    """An incumbent replayed from trial rows as stores before the kind column kept them (flags in
+    ``extra``), through the store's legacy converter: what ``--resume`` of such a store rebuilds."""
+    from hts.campaign.store_legacy import legacy_kind, legacy_observations
+
+    trials = []
+    for i, r in enumerate(rows):
+        text = {"trial_id": i, **r, **{k: json.dumps(r[k]) for k in ("knobs", "metrics", "extra")}}
+        obs = [
+            Observation(json.loads(o["parameters"]), o["score"], o["sem"], o["n_samples"], o["n_hits"], o["ax_index"])
+            for o in legacy_observations(text)
+        ]
+        trials.append((legacy_kind("llm-bo", r["extra"]), obs))
+    return Incumbent.replay(trials)
+
+
+def test_replay_of_stored_observations_by_kind():
+    """Exploitation re-runs are not exploration; Ax and local trials are; a probe is one try."""
+    trials = [
+        ("scout", [Observation({"a": 1}, 0.5, 0.1, 8, 2, 0)]),
+        ("ax", [Observation({"a": 2}, 0.1, 0.05, 64, 3, 1)]),
+        ("exploit", [Observation({"a": 1}, 0.6, 0.05, 64, 40, 2)]),
+        ("probe", [Observation({"a": 3}, 0.0, 0.1, 16, 0, 3), Observation({"a": 4}, 0.2, 0.1, 16, 3, 4)]),
+        ("fixed", []),
+    ]
+    inc = Incumbent.replay(trials)
+    assert inc.explored() == [(3, 64), (3, 32)]
+    assert inc.hits_of({"a": 1}) == (42, 72) and inc.explored_since({"a": 1}) == 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hts.campaign.config import parse_campaign
-from hts.campaign.loop import fixed_knobs, implied_gap, knob_constraints, knob_space, prompt_targets
+from hts.campaign.knobs import fixed_knobs, implied_gap, knob_constraints, knob_space, prompt_targets
 from hts.campaign.proposers import LLMProposer, allowed_codes
 from hts.hosts import get_host
 from llm.generation import GenerationResult

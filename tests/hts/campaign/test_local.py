@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from hts.campaign.incumbent import Incumbent
+from hts.campaign.knobs import Knob
 from hts.campaign.local import choose_local, local_candidates, neighbours
-from hts.campaign.loop import Knob
 
 SPACE = [
     Knob("prompt_homo_lumo_gap", 0.5, 1.5),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hts.campaign.results import CampaignResults, export_shortlist, trial_kind
+from hts.campaign.results import CampaignResults, export_shortlist
 from hts.campaign.runner import run_campaign
 from hts.errors import ConfigError
 from tests.hts.campaign.conftest import campaign_text
@@ -53,11 +53,22 @@ def _random_stands_in_for_the_llm(monkeypatch) -> None:
 
 
 def _stored_trials(out: Path):
-    """The stored trials of a finished campaign and what each ran (scout, exploit, local, ax)."""
+    """The stored trials of a finished campaign and what each ran (scout, exploit, local, probe, ax)."""
     res = CampaignResults.open(out)
     trials = res.store.trials_frame()
     res.close()
-    return trials, [trial_kind("llm-bo", e) for e in trials["extra"]]
+    return trials, list(trials["kind"])
+
+
+def _observations(out: Path):
+    """``(kind, observations)`` of every stored trial (:meth:`CampaignStore.observations_by_trial`)."""
+    from hts.campaign.store import CampaignStore, sqlite_url
+
+    store = CampaignStore.open(sqlite_url(out / "campaign.sqlite"))
+    try:
+        return store.observations_by_trial()
+    finally:
+        store.close()
 
 
 def _sigkill_after_trials(path: Path, out: Path, n: int, timeout: float) -> int:
@@ -180,7 +191,7 @@ def test_report_writes_html_and_pngs(tmp_path, tiny_surrogate):
 @pytest.mark.slow
 def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
     """llm-bo with the random proposer standing in for the LLM: Ax suggests, completes, snapshots."""
-    from hts.campaign.loop import restore_ax_client
+    from hts.campaign.axclient import restore_ax_client
 
     _random_stands_in_for_the_llm(monkeypatch)
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=3))
@@ -201,11 +212,12 @@ def test_llm_bo_strategy_drives_ax(tmp_path, tiny_surrogate, monkeypatch):
     res.close()
     assert summary_kinds["scout trials"] == 1 and sum(summary_kinds.values()) == 6
     assert {"temperature", "prompt_homo_lumo_gap"} <= set(trials["knobs"].iloc[1])
-    # the scout's composition groups are observed Ax trials next to the 5 Ax suggested
+    # the scout's composition groups are observed Ax trials next to those of the 5 trials after it
     client = restore_ax_client(res_snapshot)
     n_ax = len(client._experiment.trials)
-    assert trials["extra"].iloc[0]["scout"] and n_ax == trials["extra"].iloc[0]["scout_groups"] + 5
-    assert [e["ax_trial"] for e in trials["extra"].iloc[1:]] == list(range(n_ax - 5, n_ax))
+    (scout_kind, scout), *rest = _observations(out)
+    assert scout_kind == "scout" and [o.ax_index for o in scout] == list(range(len(scout)))
+    assert [o.ax_index for _, obs in rest for o in obs] == list(range(len(scout), n_ax))
 
 
 @pytest.mark.slow
@@ -236,7 +248,7 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, tiny_surrogate)
 def test_llm_bo_sigkilled_mid_run_resumes_its_probes_and_ax_state(tmp_path, tiny_surrogate):
     """llm-bo with a (tiny) LLM, killed with SIGKILL mid-run and resumed: nothing stored is lost or
     repeated, trial ids run on, and every stored probe part and Ax-run trial is in the Ax state."""
-    from hts.campaign.loop import restore_ax_client
+    from hts.campaign.axclient import restore_ax_client
 
     base = _tiny_llama(tmp_path)
     extra = f"generator: {{base_model: {base}, adapter: null, encoding: sparse, batch_size: 16}}\n"
@@ -257,10 +269,11 @@ def test_llm_bo_sigkilled_mid_run_resumes_its_probes_and_ax_state(tmp_path, tiny
     assert before <= {(h,) for h in cands["hash"]} and cands["hash"].is_unique
     assert list(trials["trial_id"]) == list(range(30))
     completed = [t.arm.parameters for t in client._experiment.trials.values() if t.status.name == "COMPLETED" and t.arm]
-    for e, knobs in zip(trials["extra"], trials["knobs"], strict=True):
-        for params in [o[0] for o in e.get("scout_obs", []) + e.get("probe_obs", [])] or [knobs]:
-            assert any(all(c.get(k) == v for k, v in params.items()) for c in completed), params
-    assert any("probe_obs" in e for e in trials["extra"])
+    observed = _observations(out)
+    for _, obs in observed:
+        for o in obs:
+            assert any(all(c.get(k) == v for k, v in o.parameters.items()) for c in completed), o.parameters
+    assert "probe" in [k for k, _ in observed]
 
 
 @pytest.mark.slow
@@ -334,8 +347,9 @@ def test_llm_bo_composition_knobs_with_a_tiny_llama(tmp_path, tiny_surrogate):
     host = get_host("MoS2", (4, 4, 1))
     # the scout trial: the model chose the compositions; each became an observed Ax trial
     scout = trials.iloc[0]
-    assert scout["extra"]["scout"] and not any(k.startswith("n_") for k in scout["knobs"])
-    assert 1 <= scout["extra"]["scout_groups"] <= scout["n_valid"]
+    observed = dict(zip(trials.index, _observations(out), strict=True))
+    assert scout["kind"] == "scout" and not any(k.startswith("n_") for k in scout["knobs"])
+    assert 1 <= len(observed[0][1]) <= scout["n_valid"]
     trials = trials.iloc[1:]
     for _, trial in trials.iterrows():
         want = {r.name: round(trial["knobs"][count_knob(r.name)]) for r in host.rules}
@@ -346,16 +360,19 @@ def test_llm_bo_composition_knobs_with_a_tiny_llama(tmp_path, tiny_surrogate):
         return {r.name: round(knobs[count_knob(r.name)]) for r in host.rules if round(knobs[count_knob(r.name)])}
 
     for _, cand in cands[cands["trial_id"].isin(trials.index)].iterrows():
-        trial = trials.loc[cand["trial_id"]]
-        # a local probe's samples come from its parts, each with the composition it asked for
-        wanted = [composition(k) for k in trial["extra"].get("probe_settings", [trial["knobs"]])]
+        trial_id = cand["trial_id"]
+        # a probe's samples come from its parts, each with the composition it asked for (its
+        # observations: one per part, the decoder placing exactly the part's composition)
+        kind, obs = observed[trial_id]
+        asked = [o.parameters for o in obs] if kind == "probe" else [trials.loc[trial_id, "knobs"]]
+        wanted = [composition(k) for k in asked]
         config = DefectConfiguration.from_mapping(host, parse_defects(cand["defects"]))
         assert type_counts(config) in wanted
-    assert any("probe_obs" in e for e in trials["extra"]), list(trials["extra"])
-    for _, trial in trials.iterrows():
-        if "probe_obs" in trial["extra"]:  # the decoder placed exactly each part's composition
-            asked = [composition(k) for k in trial["extra"]["probe_settings"]]
-            assert [composition(o[0]) for o in trial["extra"]["probe_obs"]] == asked
+    probes = [obs for kind, obs in observed.values() if kind == "probe"]
+    assert probes, list(trials["kind"])
+    for obs in probes:  # one observation per part: the parts' compositions are distinct
+        comps = [composition(o.parameters) for o in obs]
+        assert len(comps) >= 2 and all(comps.count(c) == 1 for c in comps)
 
 
 @pytest.mark.slow
@@ -448,7 +465,7 @@ def _one_move(diff: list[int]) -> bool:
 def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_path, tiny_surrogate, monkeypatch):
     """Stopped after 3 trials (mid-iteration) and resumed: store ids run on, Ax indices run on, the
     incumbent is rebuilt from the store, and no candidate is stored twice."""
-    from hts.campaign.loop import restore_ax_client
+    from hts.campaign.axclient import restore_ax_client
 
     _random_stands_in_for_the_llm(monkeypatch)
     path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16))
@@ -470,157 +487,108 @@ def test_llm_bo_stopped_and_resumed_keeps_scout_exploit_and_ax_bookkeeping(tmp_p
     res.close()
     assert list(trials["trial_id"]) == list(range(8))
     assert cands["hash"].is_unique
-    kinds = [trial_kind("llm-bo", e) for e in trials["extra"]]
+    observed = _observations(out)
+    kinds = [k for k, _ in observed]
+    assert kinds == list(trials["kind"])
     assert kinds[0] == "scout" and kinds.count("scout") == 1
     assert kinds.count("exploit") >= 3  # one per iteration once something scored above zero
-    # every trial but the scout and the local probes is one Ax trial; a probe attaches one per part
-    ax_ids = [e["ax_trial"] for e in trials["extra"].iloc[1:] if "ax_trial" in e]
-    probe_parts = sum(len(e.get("probe_obs", [])) for e in trials["extra"])
-    assert ax_ids == sorted(ax_ids) and len(set(ax_ids)) == len(ax_ids) == 7 - sum(
-        "probe_obs" in e for e in trials["extra"]
-    )
-    assert max(ax_ids) < len(client._experiment.trials)
-    # ... and those handed out by the stopped run but never run are marked abandoned on resume
+    # every observation is one completed Ax trial, in the order they were attached; the trials
+    # handed out by the stopped run but never run are marked abandoned on resume
     from ax.core.trial_status import TrialStatus
 
-    ran = len(trials["extra"].iloc[0]["scout_obs"]) + len(ax_ids) + probe_parts
-    statuses = [t.status for t in client._experiment.trials.values()]
-    assert statuses.count(TrialStatus.COMPLETED) == ran
-    assert statuses.count(TrialStatus.ABANDONED) == len(statuses) - ran
+    ax_ids = [o.ax_index for _, obs in observed for o in obs]
+    assert ax_ids == sorted(ax_ids) and len(set(ax_ids)) == len(ax_ids)
+    assert max(ax_ids) < len(client._experiment.trials)
+    statuses = {i: t.status for i, t in client._experiment.trials.items()}
+    assert all(statuses[i] == TrialStatus.COMPLETED for i in ax_ids)
+    assert all(s == TrialStatus.ABANDONED for i, s in statuses.items() if i not in set(ax_ids))
     # an exploitation trial re-runs a setting that had been observed before it
     for i, (kind, knobs) in enumerate(zip(kinds, trials["knobs"], strict=True)):
         if kind == "exploit":
-            earlier = list(trials["knobs"].iloc[1:i])
-            groups = [o[0] for e in trials["extra"].iloc[:i] for o in e.get("scout_obs", []) + e.get("probe_obs", [])]
-            assert knobs in earlier + groups
+            assert knobs in [o.parameters for _, obs in observed[:i] for o in obs]
 
 
 def test_llm_bo_searches_next_to_its_leader_while_nothing_is_worth_exploiting(tmp_path, tiny_surrogate, monkeypatch):
-    """With no setting good enough to re-run (a 1 meV window, exploit_min_hit_rate 1), one trial per
+    """With no setting good enough to re-run (a 1 meV window, an exploitation floor of 1), one trial per
     iteration runs the prompt and temperature of the leading setting (or, once its neighbours are all
-    tried, a runner-up's) on its composition or ones a move away, and is recorded as a local trial
-    (a probe when it runs several); the other comes from Ax."""
+    tried, a runner-up's) on its composition or ones a move away: a local trial, or a probe when it
+    runs several; the other comes from Ax."""
+    import hts.campaign.planners.exploit as exploit
+
     _random_stands_in_for_the_llm(monkeypatch)
-    extra = "bo: {exploit_min_hit_rate: 1.0}\n"
-    text = campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16, extra=extra)
+    monkeypatch.setattr(exploit, "EXPLOIT_MIN_HIT_RATE", 1.0)
+    text = campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16)
     narrow = "homo_lumo_gap: {value: 0.6, tolerance: 0.001}"  # near misses, next to no hits
     path = _write(tmp_path, text.replace("homo_lumo_gap: {value: 0.6, tolerance: 0.15}", narrow))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 8
     trials, kinds = _stored_trials(out)
     assert "exploit" not in kinds
-    assert kinds.count("local") >= 3, str(kinds)  # one per iteration once something scored above zero
-    observed = [o[0] for o in trials["extra"].iloc[0]["scout_obs"]]
-    probes = 0
-    for kind, knobs, extra in zip(kinds[1:], trials["knobs"].iloc[1:], trials["extra"].iloc[1:], strict=True):
-        parts = extra.get("probe_settings", [knobs])  # a probe: bo.local_probes compositions, 4 samples each
-        if kind == "local":
-            probes += len(parts) > 1
-            assert parts[0] == knobs and len(parts) <= 4
-            for part in parts:
-                counts = [k for k in part if k.startswith("n_")]
-                assert counts
-                assert any(
-                    all(e.get(k) == v for k, v in part.items() if not k.startswith("n_"))
-                    and _one_move([int(part[k]) - int(e[k]) for k in counts])
-                    for e in observed
-                ), part
-            if len(parts) > 1:  # its samples, grouped by the composition drawn, are Ax observations
-                # (the random stand-in ignores the counts asked for; the LLM's decoder places them exactly)
-                assert "ax_trial" not in extra and sum(o[2] for o in extra["probe_obs"]) == 16
-                assert all(
-                    any(all(o[0][k] == v for k, v in part.items() if not k.startswith("n_")) for part in parts)
-                    for o in extra["probe_obs"]
-                )
-        observed.extend(parts + [o[0] for o in extra.get("probe_obs", [])])
-    assert probes >= 1, kinds
+    assert kinds.count("local") + kinds.count("probe") >= 3, str(kinds)  # one per iteration from the 2nd
+    assert "probe" in kinds, kinds
+    observed = _observations(out)
+    seen = [o.parameters for o in observed[0][1]]  # the scout's groups
+    for (kind, obs), knobs in zip(observed[1:], trials["knobs"].iloc[1:], strict=True):
+        if kind == "local":  # one composition, a move from one observed before
+            parts = [knobs]
+        elif kind == "probe":  # its samples, grouped by the composition drawn, are Ax observations (the
+            # random stand-in ignores the counts asked for; the LLM's decoder places them exactly)
+            parts = [knobs]
+            assert sum(o.n_samples for o in obs) == 16 and all(o.ax_index is not None for o in obs)
+        else:
+            parts = []
+        for part in parts:
+            counts = [k for k in part if k.startswith("n_")]
+            assert counts
+            assert any(
+                all(e.get(k) == v for k, v in part.items() if not k.startswith("n_"))
+                and _one_move([int(part[k]) - int(e[k]) for k in counts])
+                for e in seen
+            ), part
+        seen.extend([knobs] + [o.parameters for o in obs])
 
 
-def test_adaptive_exploitation_gives_slots_to_the_exploited_setting_but_keeps_exploring(
-    tmp_path, tiny_surrogate, monkeypatch
-):
-    """bo.adaptive_exploit (the default): the allocation's answer decides how many of an
-    iteration's other trials re-run the exploited setting (here: all of them), except every
-    explore_every-th iteration, which keeps its Ax trials; the allocation sees the exploited
-    setting's and the Ax trials' hits."""
-    import hts.campaign.loop as loop
+def test_adaptive_exploitation_gives_slots_to_the_exploited_setting(tmp_path, tiny_surrogate, monkeypatch):
+    """The allocation's answer decides how many of an iteration's other trials re-run the exploited
+    setting (here: all of them); it is told the exploited setting's and the exploration trials' hits."""
+    import hts.campaign.planners.exploit as exploit
 
     _random_stands_in_for_the_llm(monkeypatch)
     calls: list[tuple] = []
 
-    def everything(exploit, explored, tried, slots, trials_left):
-        calls.append((exploit, list(explored), tried, slots, trials_left))
+    def everything(recent, explored, tried, slots, trials_left):
+        calls.append((recent, list(explored), tried, slots, trials_left))
         return slots
 
-    monkeypatch.setattr(loop, "extra_exploit_slots", everything)
-    extra = "bo: {adaptive_exploit: true, explore_every: 3}\n"
-    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=7, samples=16, extra=extra))
+    monkeypatch.setattr(exploit, "extra_exploit_slots", everything)
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=7, samples=16))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 14
     trials, kinds = _stored_trials(out)
     by_iteration = [kinds[i : i + 2] for i in range(0, 14, 2)]
     first = next(i for i, ks in enumerate(by_iteration) if "exploit" in ks)
     assert calls, kinds
-    for i, ks in enumerate(by_iteration[first + 1 :], start=first + 1):
-        if i % 3 == 2:  # explore_every: 3 -> iterations 2 and 5 keep their exploration trial
-            assert ks[0] == "exploit" and ks[1] in ("ax", "local"), (i, kinds)
-        else:
-            assert ks == ["exploit", "exploit"], (i, kinds)
-    # what the allocation was told: the exploited setting's (hits, samples), and the Ax/local trials'
-    ax_rows = [
-        (int(h), int(n))
-        for k, h, n in zip(kinds, trials["n_hits"], trials["n_generated"], strict=True)
-        if k in ("ax", "local")
-    ]
-    exploit, explored, tried, slots, trials_left = calls[-1]
-    assert slots == 1 and 0 < exploit[0] <= exploit[1]
-    assert explored == ax_rows[: len(explored)] and len(explored) >= 1
-    assert 0 <= tried <= len(explored)
+    assert all(ks == ["exploit", "exploit"] for ks in by_iteration[first + 1 :]), kinds
+    # what the allocation was told: the exploration trials' (hits, samples), a probe as one try
+    explored = [(int(h), int(n)) for k, h, n in zip(kinds, trials["n_hits"], trials["n_generated"], strict=True)
+                if k in ("ax", "local", "probe")]  # fmt: skip
+    recent, told, tried, slots, trials_left = calls[-1]
+    assert slots == 1 and 0 < recent[0] <= recent[1]
+    assert told == explored[: len(told)]  # empty when exploitation took every slot from the start
+    assert 0 <= tried <= len(told)
     assert trials_left == 1  # the last iteration: its exploitation trial is spoken for, one slot left
     assert [c[4] for c in calls] == sorted((c[4] for c in calls), reverse=True)
 
 
-@pytest.mark.parametrize("after", [True, False])
-def test_local_trials_beside_the_exploited_setting_only_when_told_so(tmp_path, tiny_surrogate, monkeypatch, after):
-    """bo.local_after_exploit (default true): once a setting is exploited, the exploration slot of
-    each iteration probes the compositions next to the leader; false: local trials only search for a
-    setting worth exploiting, and Ax explores."""
-    _random_stands_in_for_the_llm(monkeypatch)
-    extra = f"bo: {{local_after_exploit: {str(after).lower()}, adaptive_exploit: false}}\n"
-    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=5, samples=16, extra=extra))
-    _, out = run_campaign(path, out=tmp_path / "run")
-    trials, kinds = _stored_trials(out)
-    first = kinds.index("exploit")
-    after_first = kinds[first + 1 :]
-    if after:
-        assert "ax" not in after_first and "local" in after_first, kinds
-        assert any("probe_obs" in e for e in trials["extra"].iloc[first + 1 :])
-    else:
-        assert "local" not in after_first and "ax" in after_first, kinds
-
-
-def test_without_adaptive_exploitation_the_allocation_is_not_asked(tmp_path, tiny_surrogate, monkeypatch):
-    """bo.adaptive_exploit: false: one exploitation trial per iteration, the other from Ax."""
-    import hts.campaign.loop as loop
-
-    _random_stands_in_for_the_llm(monkeypatch)
-    monkeypatch.setattr(loop, "extra_exploit_slots", lambda *a: pytest.fail("adaptive_exploit is off"))
-    extra = "bo: {adaptive_exploit: false}\n"
-    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=4, samples=16, extra=extra))
-    _, out = run_campaign(path, out=tmp_path / "run")
-    _, kinds = _stored_trials(out)
-    assert "exploit" in kinds
-    assert all(kinds[i : i + 2].count("exploit") <= 1 for i in range(0, 8, 2)), kinds  # bo.exploit_trials: 1
-
-
 def test_a_probe_never_has_a_part_without_samples(tmp_path, tiny_surrogate, monkeypatch):
-    """3 samples per trial and bo.local_probes 4: a probe takes 3 compositions, one sample each."""
+    """3 samples per trial and probes of 4 compositions: a probe draws 3 parts, one sample each."""
+    import hts.campaign.planners.exploit as exploit
+
     _random_stands_in_for_the_llm(monkeypatch)
-    extra = "bo: {exploit_min_hit_rate: 1.0}\n"  # nothing exploited: every iteration has a local trial
-    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=5, samples=3, extra=extra))
+    monkeypatch.setattr(exploit, "EXPLOIT_MIN_HIT_RATE", 1.0)  # nothing exploited: every iteration searches
+    path = _write(tmp_path, campaign_text(tiny_surrogate, strategy="llm-bo", iterations=5, samples=3))
     summary, out = run_campaign(path, out=tmp_path / "run")
     assert summary.trials == 10
-    trials, _ = _stored_trials(out)
-    probes = [e for e in trials["extra"] if "probe_settings" in e]
-    assert probes and all(len(e["probe_settings"]) == 3 for e in probes)
-    assert all(o[2] >= 1 for e in probes for o in e["probe_obs"])
+    probes = [obs for kind, obs in _observations(out) if kind == "probe"]
+    assert probes and all(sum(o.n_samples for o in obs) == 3 for obs in probes)
+    assert all(o.n_samples >= 1 for obs in probes for o in obs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hts.campaign.loop import Knob
+from hts.campaign.knobs import Knob
 from hts.campaign.objective import score_sem, trial_score
 from hts.campaign.scout import (
     composition_matrix,
