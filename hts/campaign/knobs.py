@@ -62,25 +62,7 @@ def knob_space(
     composition (:class:`llm.constraints.SparseCompositionAutomaton`): BO chooses *what* to put in
     the cell, the model *where*.
     """
-    knobs = []
-    for name in prompt_targets(campaign, prompt_properties):
-        t = campaign.targets[name]
-        lo, hi = t.window
-        span = max(3 * t.half_width, 0.5)
-        a, b = lo - span, hi + span
-        if label_ranges and name in label_ranges:
-            dlo, dhi = label_ranges[name]
-            a, b = max(a, dlo), min(b, dhi)
-            if a >= b:  # the window lies outside the data: search the data range
-                a, b = dlo, dhi
-        knobs.append(Knob(f"prompt_{name}", float(a), float(b)))
-    if prompt_properties is not None and label_ranges:
-        from llm.properties import PROPERTIES
-
-        for name in sorted(set(prompt_properties) & set(PROPERTIES) & set(label_ranges)):
-            lo_r, hi_r = label_ranges[name]
-            if name not in campaign.targets and hi_r > lo_r:
-                knobs.append(Knob(f"prompt_{name}", float(lo_r), float(hi_r)))
+    knobs = prompt_knobs(campaign, label_ranges, prompt_properties)
     knobs.append(Knob("temperature", 0.4, 1.6))
     k_min, k_max = max(1, campaign.defects.min_defects), max_defects(host, campaign)
     rules = campaign_rules(host, campaign)
@@ -138,3 +120,33 @@ def fixed_knobs(campaign: Campaign, host: Host, prompt_properties: Collection[st
     out["temperature"] = 1.0
     out["max_defects"] = max_defects(host, campaign)
     return out
+
+
+def prompt_knobs(
+    campaign: Campaign,
+    label_ranges: Mapping[str, tuple[float, float]] | None = None,
+    prompt_properties: Collection[str] | None = None,
+) -> list[Knob]:
+    """The ``prompt_<property>`` knobs of :func:`knob_space`: each target a prompt can carry, from a
+    range around its window (clipped to the trained range), then the other trained properties over
+    their whole trained range."""
+    knobs = []
+    for name in prompt_targets(campaign, prompt_properties):
+        t = campaign.targets[name]
+        lo, hi = t.window
+        span = max(3 * t.half_width, 0.5)
+        a, b = lo - span, hi + span
+        if label_ranges and name in label_ranges:
+            dlo, dhi = label_ranges[name]
+            a, b = max(a, dlo), min(b, dhi)
+            if a >= b:  # the window lies outside the data: search the data range
+                a, b = dlo, dhi
+        knobs.append(Knob(f"prompt_{name}", float(a), float(b)))
+    if prompt_properties is not None and label_ranges:
+        from llm.properties import PROPERTIES
+
+        for name in sorted(set(prompt_properties) & set(PROPERTIES) & set(label_ranges)):
+            lo_r, hi_r = label_ranges[name]
+            if name not in campaign.targets and hi_r > lo_r:
+                knobs.append(Knob(f"prompt_{name}", float(lo_r), float(hi_r)))
+    return knobs

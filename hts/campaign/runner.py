@@ -285,6 +285,29 @@ def run_campaign(
             store.close()
         raise
     store = start_store(campaign, out_dir, store, text)
+    try:
+        with stop_on_signals() as stopping, ExitStack() as stack:
+            scorer = stack.enter_context(make_scorer(campaign, host, model_dir))
+            verifier = (
+                stack.enter_context(make_verifier(campaign, host, out_dir, store, scorer, model_dir))
+                if campaign.oracle.enabled
+                else None
+            )
+            hours = campaign.budget.wall_clock_hours
+            deadline = time.perf_counter() + hours * 3600 if hours else None
+            pump = verifier.pump if verifier is not None and campaign.oracle.share > 0 else None
+            summary = run_strategy(campaign, host, store, proposer, scorer, progress, stopping, pump)
+            if verifier is not None and summary.stopped != "interrupted":
+                verifier.finish(deadline, campaign.oracle.top_k)
+    finally:
+        store.close()
+    return summary, out_dir
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """SIGINT and SIGTERM ask the run to stop after the trial in flight (a second one aborts); yields
+    the question the loops ask before every trial. The previous handlers are restored on exit."""
     stop = {"flag": False}
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -295,38 +318,38 @@ def run_campaign(
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with ExitStack() as stack:
-            scorer = stack.enter_context(make_scorer(campaign, host, model_dir))
-            verifier = (
-                stack.enter_context(make_verifier(campaign, host, out_dir, store, scorer, model_dir))
-                if campaign.oracle.enabled
-                else None
-            )
-            hours = campaign.budget.wall_clock_hours
-            deadline = time.perf_counter() + hours * 3600 if hours else None
-            pump = verifier.pump if verifier is not None and campaign.oracle.share > 0 else None
-            if campaign.strategy == "screen":
-                from hts.campaign.screen import run_screen
-
-                summary = run_screen(campaign, host, store, scorer, progress, lambda: stop["flag"], pump)
-            else:
-                summary = run_loop(
-                    campaign,
-                    host,
-                    store,
-                    proposer,
-                    scorer,
-                    progress=progress,
-                    should_stop=lambda: stop["flag"],
-                    on_iteration_end=(lambda _iteration: pump()) if pump is not None else None,
-                )
-            if verifier is not None and summary.stopped != "interrupted":
-                verifier.finish(deadline, campaign.oracle.top_k)
+        yield lambda: stop["flag"]
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        store.close()
-    return summary, out_dir
+
+
+def run_strategy(
+    campaign: Campaign,
+    host: Host,
+    store: CampaignStore,
+    proposer: Any,
+    scorer: Any,
+    progress: Callable[[dict[str, Any]], None] | None,
+    should_stop: Callable[[], bool],
+    pump: Callable[[], Any] | None,
+) -> RunSummary:
+    """The strategy's loop: ``screen``'s own (:mod:`hts.campaign.screen`), else the campaign loop
+    (:mod:`hts.campaign.loop`); ``pump`` (the oracle beside generation) after every chunk or iteration."""
+    if campaign.strategy == "screen":
+        from hts.campaign.screen import run_screen
+
+        return run_screen(campaign, host, store, scorer, progress, should_stop, pump)
+    return run_loop(
+        campaign,
+        host,
+        store,
+        proposer,
+        scorer,
+        progress=progress,
+        should_stop=should_stop,
+        on_iteration_end=(lambda _iteration: pump()) if pump is not None else None,
+    )
 
 
 @contextmanager

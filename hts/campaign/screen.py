@@ -26,7 +26,8 @@ from hts.campaign.objective import distances
 from hts.campaign.proposers import RandomProposer
 from hts.campaign.score import Scorer, score_new
 from hts.campaign.state import RunSummary, stop_reason
-from hts.campaign.store import CampaignStore, TrialRecord
+from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord
+from hts.defects import ConfigBatch
 from hts.hosts import Host
 
 CHUNK = 50_000
@@ -74,39 +75,55 @@ def run_screen(
         if halt is not None:
             stopped = halt
             break
-        t0 = time.perf_counter()
         n = min(CHUNK, total - evaluations)
-        batch = proposer.propose({}, n, np.random.default_rng([campaign.seed, trial_id])).batch
-        pred = scorer.score(batch)
-        d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
-        keep = _worth_keeping(d)
-        scored = score_new(batch.take(keep), archive, scorer, campaign)
-        records = [r for r in scored.records if _room(r.motif, per_motif)]
-        n_hits = sum(r.hit for r in records)
-        trial = TrialRecord(
-            trial_id=trial_id,
-            iteration=trial_id,
-            strategy="screen",
-            kind="screen",
-            knobs={},
-            n_generated=n,
-            n_valid=len(batch),
-            n_new=len(records),
-            n_hits=n_hits,
-            metrics={"hit_fraction": scored.n_hits / max(1, n), "best_distance": float(d.min())},
-            wall_time_s=time.perf_counter() - t0,
-            extra={"scored_hits": int((d == 0).sum()), "new_hits_not_stored": scored.n_hits - n_hits},
+        rng = np.random.default_rng([campaign.seed, trial_id])
+        trial, records = screen_chunk(
+            trial_id, proposer.propose({}, n, rng).batch, n, scorer, campaign, archive, per_motif
         )
         store.record_trial(trial, records)
         archive.update(r.hash for r in records)
-        evaluations += len(batch)
+        evaluations += trial.n_valid
         if progress is not None:
-            progress(_event(trial_id, evaluations, total, n_hits, len(records)))
+            progress(_event(trial_id, evaluations, total, trial.n_hits, len(records)))
         if after_chunk is not None:
             after_chunk()
         trial_id += 1
-    hits = int(store.candidates_frame()["hit"].sum()) if store.n_candidates() else 0
-    return RunSummary(trial_id, evaluations, store.n_candidates(), hits, stopped, time.perf_counter() - t_start)
+    elapsed = time.perf_counter() - t_start
+    return RunSummary(trial_id, evaluations, store.n_candidates(), store.n_hits(), stopped, elapsed)
+
+
+def screen_chunk(
+    trial_id: int,
+    batch: ConfigBatch,
+    n: int,
+    scorer: Scorer,
+    campaign: Campaign,
+    archive: set[str],
+    per_motif: dict[str, int],
+) -> tuple[TrialRecord, list[CandidateRecord]]:
+    """Score one chunk of ``n`` drawn configurations (``batch``: the valid ones) and keep what a user
+    can act on: its trial row and the candidates to store (:func:`_worth_keeping`, :func:`_room`)."""
+    t0 = time.perf_counter()
+    pred = scorer.score(batch)
+    d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
+    scored = score_new(batch.take(_worth_keeping(d)), archive, scorer, campaign)
+    records = [r for r in scored.records if _room(r.motif, per_motif)]
+    n_hits = sum(r.hit for r in records)
+    trial = TrialRecord(
+        trial_id=trial_id,
+        iteration=trial_id,
+        strategy="screen",
+        kind="screen",
+        knobs={},
+        n_generated=n,
+        n_valid=len(batch),
+        n_new=len(records),
+        n_hits=n_hits,
+        metrics={"hit_fraction": scored.n_hits / max(1, n), "best_distance": float(d.min())},
+        wall_time_s=time.perf_counter() - t0,
+        extra={"scored_hits": int((d == 0).sum()), "new_hits_not_stored": scored.n_hits - n_hits},
+    )
+    return trial, records
 
 
 def _room(motif: str | None, per_motif: dict[str, int]) -> bool:
