@@ -35,8 +35,10 @@ def trial_kind_of(row: dict[str, Any]) -> str:
     return trial_kind(row["strategy"], row["extra"])
 
 
-def trace(campaign: Path, strategy: str, seed: int, iterations: int) -> list[dict[str, Any]]:
-    """Run the campaign and return one record of :data:`FIELDS` per trial."""
+def trace(
+    campaign: Path, strategy: str, seed: int, iterations: int, bo: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Run the campaign (with ``bo`` options set) and return one record of :data:`FIELDS` per trial."""
     from hts.campaign.results import CampaignResults
     from hts.campaign.runner import run_campaign
 
@@ -45,6 +47,8 @@ def trace(campaign: Path, strategy: str, seed: int, iterations: int) -> list[dic
     data["budget"] = {"iterations": iterations, "trials_per_iteration": 2, "samples_per_trial": 64}
     data["oracle"] = {"enabled": False}
     data["dask"] = {"enabled": False}
+    if bo:
+        data["bo"] = {**data.get("bo", {}), **bo}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / campaign.name  # the shipped campaigns name their models `default`
         path.write_text(yaml.safe_dump(data))
@@ -88,13 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategy", default="llm-bo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iterations", type=int, default=8)
+    ap.add_argument("--bo", type=json.loads, default=None, help="bo options as JSON, e.g. '{\"local_trials\": 0}'")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     args = ap.parse_args(argv)
     if args.compare:
         before, after = (json.loads(p.read_text())["trials"] for p in args.compare)
         return compare(before, after)
-    trials = trace(args.campaign.resolve(), args.strategy, args.seed, args.iterations)
+    trials = trace(args.campaign.resolve(), args.strategy, args.seed, args.iterations, args.bo)
     doc = {"campaign": args.campaign.name, "strategy": args.strategy, "seed": args.seed, "trials": trials}
     text = json.dumps(doc, indent=1)
     if args.out:
