@@ -15,6 +15,10 @@ compositions, still uses the model. This variant is a benchmark ablation, not a 
 variants (``--strategies llm-bo+refine random+refine``): the strategy with every sample refined by a
 surrogate-screened local search (:mod:`hts.campaign.refine`).
 
+With ``--oracle`` the host's xTB verifies beside generation (``oracle.share`` 0.5: one worker process of
+its own next to the one scoring thread) and each run also reports verified candidates, verified and
+confirmed motifs, the shortlist precision and the fraction of oracle calls on a motif not verified before.
+
 Run (after the embedded defaults are built, see README):
     .venv/bin/python benchmarks/bench_motifs.py --seconds 60 --seeds 0 1 2 --jobs 2 \\
         --campaigns campaigns/mos2_*.yaml --out benchmarks/results/motifs.json
@@ -84,13 +88,14 @@ class RandomPlacementProposer:
         return Proposal(batch, n, {})
 
 
-def campaign_for(campaign_file: Path, strategy: str, seed: int, seconds: float) -> dict[str, Any]:
-    """The campaign of one run: the file's targets and rules, the strategy, seed and time budget."""
+def campaign_for(campaign_file: Path, strategy: str, seed: int, seconds: float, oracle: bool = False) -> dict[str, Any]:
+    """The campaign of one run: the file's targets and rules, the strategy, seed and time budget; with
+    ``oracle`` the host's xTB verifying beside generation on one worker process of its own."""
     data = yaml.safe_load(campaign_file.read_text())
     data["strategy"] = strategy.partition("+")[0]
     data["seed"] = seed
-    data["dask"] = {"enabled": False}
-    data["oracle"] = {"enabled": False}
+    data["dask"] = {"enabled": False, "workers": 2}
+    data["oracle"] = {"enabled": True, "share": 0.5, "top_k": 1} if oracle else {"enabled": False}
     budget = data.setdefault("budget", {})
     budget["wall_clock_hours"] = seconds / 3600
     budget.pop("max_evaluations", None)
@@ -101,10 +106,10 @@ def campaign_for(campaign_file: Path, strategy: str, seed: int, seconds: float) 
     return data
 
 
-def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float) -> dict[str, Any]:
+def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracle: bool = False) -> dict[str, Any]:
     """One run, in this process (the child of :func:`run_in_child`)."""
     import hts.campaign.runner as runner
-    from hts.campaign.results import CampaignResults
+    from hts.campaign.results import CampaignResults, verification_course
 
     if strategy.endswith("+random-placement"):
         make = runner.make_proposer
@@ -120,15 +125,21 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float) -> di
         runner.run_loop = refined_loop  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
-        path.write_text(yaml.safe_dump(campaign_for(campaign_file, strategy, seed, seconds)))
+        path.write_text(yaml.safe_dump(campaign_for(campaign_file, strategy, seed, seconds, oracle)))
         t0, c0 = time.perf_counter(), time.process_time()
         summary, out = runner.run_campaign(path, out=Path(tmp) / "run")
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         res = CampaignResults.open(out)
         try:
             s = res.summary()
+            course = verification_course(res.store.motifs_frame(), res.oracle_results()) if oracle else {}
         finally:
             res.close()
+    verified = (
+        {k: s[k] for k in ("verified", "verified_motifs", "confirmed_motifs", "shortlist_precision", "oracle_failed")}
+        if oracle
+        else {}
+    )
     return {
         "campaign": campaign_file.stem,
         "strategy": strategy,
@@ -144,13 +155,15 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float) -> di
         "hits_per_1000": 1000.0 * s["hits"] / max(1, s["evaluations"]),
         "motifs_per_cpu_hour": 3600.0 * s["hit_motifs"] / max(cpu, 1e-9),
         "trials": summary.trials,
+        **verified,
+        **course,
     }
 
 
-def run_in_child(campaign_file: Path, strategy: str, seed: int, seconds: float) -> dict[str, Any]:
+def run_in_child(campaign_file: Path, strategy: str, seed: int, seconds: float, oracle: bool = False) -> dict[str, Any]:
     """One run in a fresh process on one thread (the figures do not depend on what ran before)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    cmd = [sys.executable, __file__, "--child", str(campaign_file), strategy, str(seed), str(seconds)]
+    cmd = [sys.executable, __file__, "--child", str(campaign_file), strategy, str(seed), str(seconds), str(int(oracle))]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{campaign_file.stem} {strategy} seed {seed} failed:\n{proc.stderr[-3000:]}")
@@ -183,10 +196,23 @@ def print_table(summary: dict[str, dict[str, dict[str, float]]]) -> None:
             )
 
 
+VERIFIED = ("verified", "verified_motifs", "confirmed_motifs", "shortlist_precision", "new_motif_calls")
+
+
+def print_verification(runs: list[dict[str, Any]]) -> None:
+    """Per run with the oracle: verified candidates and motifs, confirmed motifs, shortlist precision,
+    and the fraction of oracle calls on a motif not verified before."""
+    print(f"{'campaign':<22}{'strategy':<12}{'seed':>5}" + "".join(f"{c:>20}" for c in VERIFIED))
+    for r in runs:
+        if "verified" in r:
+            cells = "".join(f"{float(r[c]):>20.2f}" for c in VERIFIED)
+            print(f"{r['campaign']:<22}{r['strategy']:<12}{r['seed']:>5}{cells}")
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
-        campaign_file, strategy, seed, seconds = sys.argv[2:6]
-        print(json.dumps(run_one(Path(campaign_file), strategy, int(seed), float(seconds))))
+        campaign_file, strategy, seed, seconds, oracle = sys.argv[2:7]
+        print(json.dumps(run_one(Path(campaign_file), strategy, int(seed), float(seconds), oracle == "1")))
         return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--campaigns", nargs="*", type=Path, default=[])
@@ -194,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     p.add_argument("--seconds", type=float, default=60.0, help="wall-clock budget of every run")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each on one thread)")
+    p.add_argument(
+        "--oracle", action="store_true", help="verify beside generation (xTB on a worker of its own) and report it"
+    )
     p.add_argument("--merge", nargs="*", type=Path, default=[], help="earlier result files to include")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/motifs.json")
     args = p.parse_args(argv)
@@ -203,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
             runs[(r["campaign"], r["strategy"], r["seed"])] = r
     todo = [(c, s, seed) for c in args.campaigns for seed in args.seeds for s in args.strategies]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for r in pool.map(lambda t: run_in_child(t[0], t[1], t[2], args.seconds), todo):
+        for r in pool.map(lambda t: run_in_child(t[0], t[1], t[2], args.seconds, args.oracle), todo):
             runs[(r["campaign"], r["strategy"], r["seed"])] = r
             print(json.dumps(r), flush=True)
     summary = table(list(runs.values()))
     print_table(summary)
+    if args.oracle:
+        print_verification(list(runs.values()))
     if todo:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         doc = {"machine": f"{platform.node()} {os.cpu_count()} cores", "runs": list(runs.values()), "table": summary}
