@@ -32,7 +32,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -439,75 +439,93 @@ class Campaign(_Section):
         return out if out.is_absolute() or base is None else base / out
 
 
+if TYPE_CHECKING:  # the type checker sees the loader the mixin goes into; at run time it is a plain class
+    from yaml import SafeLoader as _LoaderBase
+else:
+    _LoaderBase = object
+
+
+class _BoundedComposer(_LoaderBase):
+    """The limits :func:`_bounded_loader` adds to PyYAML's composer, put before ``yaml.SafeLoader`` (a
+    class of its own so that importing this module does not import PyYAML). While composing, it counts
+    the nodes each node expands to through aliases, keeps the anchors of the collections still open (an
+    alias of one is a collection inside itself) and the depth of nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._expanded: dict[int, tuple[int, Any]] = {}  # id(node) -> (nodes once expanded, node)
+        self._open: set[str] = set()  # anchors of the collections being composed
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        import yaml
+        from yaml.composer import ComposerError
+
+        event: Any = self.peek_event()
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if event.anchor in self._open:
+                raise ComposerError(None, None, f"alias *{event.anchor} refers to a collection that contains it", mark)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise ComposerError(None, None, f"nesting deeper than {MAX_YAML_DEPTH} levels", mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        size = self._size(node)
+        if size > MAX_YAML_NODES:
+            raise ComposerError(
+                None,
+                None,
+                f"the document expands to more than {MAX_YAML_NODES:,} nodes through its aliases "
+                f"({self._aliases} aliases so far); a campaign needs ~50: is this a 'billion laughs' file?",
+                mark,
+            )
+        return node
+
+    def _size(self, node: Any) -> int:
+        """Nodes in ``node`` once its aliases are expanded (its children's sizes are known: composed first)."""
+        import yaml
+
+        known = self._expanded.get(id(node))
+        if known is not None:
+            return known[0]
+        if isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._expanded[id(c)][0] for c in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._expanded[id(k)][0] + self._expanded[id(v)][0] for k, v in node.value)
+        else:
+            size = 1
+        self._expanded[id(node)] = (size, node)
+        return size
+
+    def compose_sequence_node(self, anchor: Any) -> Any:
+        return self._compose_open(anchor, super().compose_sequence_node)
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        return self._compose_open(anchor, super().compose_mapping_node)
+
+    def _compose_open(self, anchor: Any, compose: Any) -> Any:
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return compose(anchor)
+        finally:
+            self._open.discard(anchor)
+
+
 def _bounded_loader(text: str) -> Any:
     """A PyYAML ``SafeLoader`` for ``text`` that refuses, while composing, documents that expand to more
     than :data:`MAX_YAML_NODES` nodes through their aliases (a "billion laughs" file: 9 levels of 9
     aliases are 387 million nodes once expanded), aliases of a collection inside itself, and nesting
     deeper than :data:`MAX_YAML_DEPTH`. Each refusal is a ``ComposerError`` with the line it is at."""
     import yaml
-    from yaml.composer import ComposerError
 
-    class BoundedLoader(yaml.SafeLoader):
-        def __init__(self, stream: str) -> None:
-            super().__init__(stream)
-            self._expanded: dict[int, tuple[int, Any]] = {}  # id(node) -> (nodes once expanded, node)
-            self._open: set[str] = set()  # anchors of the collections being composed
-            self._depth = 0
-            self._aliases = 0
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            event: Any = self.peek_event()
-            mark: Any = event.start_mark
-            if isinstance(event, yaml.AliasEvent):
-                self._aliases += 1
-                if event.anchor in self._open:
-                    raise ComposerError(
-                        None, None, f"alias *{event.anchor} refers to a collection that contains it", mark
-                    )
-            self._depth += 1
-            if self._depth > MAX_YAML_DEPTH:
-                raise ComposerError(None, None, f"nesting deeper than {MAX_YAML_DEPTH} levels", mark)
-            try:
-                node = super().compose_node(parent, index)
-            finally:
-                self._depth -= 1
-            size = self._size(node)
-            if size > MAX_YAML_NODES:
-                raise ComposerError(
-                    None,
-                    None,
-                    f"the document expands to more than {MAX_YAML_NODES:,} nodes through its aliases "
-                    f"({self._aliases} aliases so far); a campaign needs ~50: is this a 'billion laughs' file?",
-                    mark,
-                )
-            return node
-
-        def _size(self, node: Any) -> int:
-            known = self._expanded.get(id(node))
-            if known is not None:
-                return known[0]
-            if isinstance(node, yaml.SequenceNode):
-                size = 1 + sum(self._expanded[id(c)][0] for c in node.value)
-            elif isinstance(node, yaml.MappingNode):
-                size = 1 + sum(self._expanded[id(k)][0] + self._expanded[id(v)][0] for k, v in node.value)
-            else:
-                size = 1
-            self._expanded[id(node)] = (size, node)
-            return size
-
-        def compose_sequence_node(self, anchor: Any) -> Any:
-            return self._compose_open(anchor, super().compose_sequence_node)
-
-        def compose_mapping_node(self, anchor: Any) -> Any:
-            return self._compose_open(anchor, super().compose_mapping_node)
-
-        def _compose_open(self, anchor: Any, compose: Any) -> Any:
-            if anchor is not None:
-                self._open.add(anchor)
-            try:
-                return compose(anchor)
-            finally:
-                self._open.discard(anchor)
+    class BoundedLoader(_BoundedComposer, yaml.SafeLoader):
+        pass
 
     return BoundedLoader(text)
 

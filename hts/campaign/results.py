@@ -242,7 +242,7 @@ def export_shortlist(
     new or empty, or with ``force`` holds an earlier export of hts, whose files are replaced
     (:func:`hts.campaign.safety.prepare_export_dir`); ``salvage`` reads a damaged store unchecked."""
     from hts.campaign.safety import prepare_export_dir
-    from hts.campaign.shortlist import motif_table, shortlist
+    from hts.campaign.shortlist import motif_table
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
@@ -254,43 +254,61 @@ def export_shortlist(
         if ranked.empty:
             raise ConfigError(f"{out_dir} has no candidates yet; nothing to export")
         motifs = motif_table(ranked, res.host)
-        prepare_export_dir(Path(dest), force)
-        if all_placements:
-            chosen = ranked.head(top)
-            if verified_only:
-                chosen = ranked[ranked.get("oracle_hit", pd_false(ranked)).eq(True)].head(top)
-        else:
-            chosen = shortlist(ranked, res.host, per_motif, verified_only)
-            keep = set(chosen["motif"].drop_duplicates().head(top))
-            chosen = chosen[chosen["motif"].isin(keep)]
         dest = Path(dest)
-        files = []
-        chosen = chosen.copy()
-        for rec in chosen.to_dict("records"):
-            name = f"{int(rec['rank']):04d}_{rec['hash']}.cif"
-            (dest / name).write_text(res.config_of(rec["defects"]).to_cif())
-            files.append(name)
-        chosen.insert(1, "cif", files)
-        chosen.insert(4, "defect_types", [rule_makeup(res.config_of(d)) for d in chosen["defects"]])
-        chosen.to_csv(dest / "candidates.csv", index=False)
+        prepare_export_dir(dest, force)
+        if all_placements:
+            chosen = top_placements(ranked, top, verified_only)
+        else:
+            chosen = top_motifs(ranked, res.host, top, per_motif, verified_only)
+        write_candidate_files(res, chosen, dest)
         motifs.to_csv(dest / "motifs.csv", index=False)
         shutil.copyfile(res.out_dir / "campaign.yaml", dest / "campaign.yaml")
-        from hts.provenance import write_provenance
-
-        write_provenance(
-            dest / "export.json",
-            {
-                "campaign_dir": str(res.out_dir),
-                "top": top,
-                "per_motif": per_motif,
-                "all_placements": all_placements,
-                "verified_only": verified_only,
-                "summary": json.loads(json.dumps(res.summary(), default=str)),
-            },
-        )
+        options = {"top": top, "per_motif": per_motif, "all_placements": all_placements, "verified_only": verified_only}
+        write_export_provenance(res, dest, options)
         return dest
     finally:
         res.close()
+
+
+def top_placements(ranked: pd.DataFrame, top: int, verified_only: bool) -> pd.DataFrame:
+    """The ``top`` first rows of the archive's ranking, hits or not (``verified_only``: only those the
+    oracle confirmed): every placement on its own, for an export that is not one per motif."""
+    if verified_only:
+        ranked = ranked[ranked.get("oracle_hit", pd_false(ranked)).eq(True)]
+    return ranked.head(top)
+
+
+def top_motifs(ranked: pd.DataFrame, host: Host, top: int, per_motif: int, verified_only: bool) -> pd.DataFrame:
+    """The shortlist's rows of its first ``top`` motifs, ``per_motif`` hits of each
+    (:func:`hts.campaign.shortlist.shortlist`: confirmed motifs first, rejected ones left out)."""
+    from hts.campaign.shortlist import shortlist
+
+    chosen = shortlist(ranked, host, per_motif, verified_only)
+    keep = set(chosen["motif"].drop_duplicates().head(top))
+    return chosen[chosen["motif"].isin(keep)]
+
+
+def write_candidate_files(res: CampaignResults, chosen: pd.DataFrame, dest: Path) -> None:
+    """One CIF per chosen candidate in ``dest``, ``<rank>_<hash>.cif``, and ``candidates.csv``: the
+    chosen rows with the name of their CIF and their defect types added."""
+    chosen = chosen.copy()
+    files = []
+    for rec in chosen.to_dict("records"):
+        name = f"{int(rec['rank']):04d}_{rec['hash']}.cif"
+        (dest / name).write_text(res.config_of(rec["defects"]).to_cif())
+        files.append(name)
+    chosen.insert(1, "cif", files)
+    chosen.insert(4, "defect_types", [rule_makeup(res.config_of(d)) for d in chosen["defects"]])
+    chosen.to_csv(dest / "candidates.csv", index=False)
+
+
+def write_export_provenance(res: CampaignResults, dest: Path, options: dict[str, Any]) -> None:
+    """``export.json`` in ``dest``: the campaign it came from, the export's ``options`` and the campaign's
+    summary at the time, so that an export says what it is without its campaign."""
+    from hts.provenance import write_provenance
+
+    summary = json.loads(json.dumps(res.summary(), default=str))
+    write_provenance(dest / "export.json", {"campaign_dir": str(res.out_dir), **options, "summary": summary})
 
 
 def pd_false(frame: pd.DataFrame) -> pd.Series:

@@ -186,6 +186,97 @@ def _reads(what: str) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
     return wrap
 
 
+def campaign_tables(md: Any) -> dict[str, Any]:
+    """Define the store's tables (what each holds: the module's docstring) on SQLAlchemy metadata ``md``
+    and return them by name: one schema for every back end, created and checked from the same
+    definitions (the row digests cover each table's columns as defined here)."""
+    import sqlalchemy as sa
+
+    sa.Table("meta", md, sa.Column("key", sa.String(200), primary_key=True), sa.Column("value", sa.Text))
+    _trial_tables(md)
+    _candidate_tables(md)
+    integrity.digest_table(md)
+    return {t.name: t for t in md.sorted_tables}
+
+
+def _trial_tables(md: Any) -> None:
+    """``trials``, ``observations`` and ``ax_state`` on ``md``: what each trial ran with, told Ax and left Ax as."""
+    import sqlalchemy as sa
+
+    sa.Table(
+        "trials",
+        md,
+        sa.Column("trial_id", sa.Integer, primary_key=True),
+        sa.Column("iteration", sa.Integer, index=True),
+        sa.Column("strategy", sa.String(32)),
+        sa.Column("knobs", sa.Text),
+        sa.Column("n_generated", sa.Integer),
+        sa.Column("n_valid", sa.Integer),
+        sa.Column("n_new", sa.Integer),
+        sa.Column("n_hits", sa.Integer),
+        sa.Column("metrics", sa.Text),
+        sa.Column("extra", sa.Text),
+        sa.Column("wall_time_s", sa.Float),
+        sa.Column("created", sa.Float),
+        sa.Column("kind", sa.String(16)),
+    )
+    sa.Table(
+        "observations",
+        md,
+        sa.Column("trial_id", sa.Integer, primary_key=True),
+        sa.Column("part", sa.Integer, primary_key=True),
+        sa.Column("parameters", sa.Text),
+        sa.Column("score", sa.Float),
+        sa.Column("sem", sa.Float),
+        sa.Column("n_samples", sa.Integer),
+        sa.Column("n_hits", sa.Integer),
+        sa.Column("ax_index", sa.Integer),
+    )
+    sa.Table(
+        "ax_state",
+        md,
+        sa.Column("trial_id", sa.Integer, primary_key=True),
+        sa.Column("snapshot", sa.Text),
+    )
+
+
+def _candidate_tables(md: Any) -> None:
+    """``candidates``, ``motifs`` and ``oracle`` on ``md``: every scored candidate, the motif of each hit and
+    the verification results, all keyed by the candidate's canonical hash."""
+    import sqlalchemy as sa
+
+    sa.Table(
+        "candidates",
+        md,
+        sa.Column("hash", sa.String(32), primary_key=True),
+        sa.Column("eval_index", sa.Integer, index=True),
+        sa.Column("trial_id", sa.Integer, index=True),
+        sa.Column("iteration", sa.Integer),
+        sa.Column("defects", sa.Text),
+        sa.Column("n_defects", sa.Integer),
+        sa.Column("predictions", sa.Text),
+        sa.Column("distance", sa.Float, index=True),
+        sa.Column("hit", sa.Boolean, index=True),
+        sa.Column("created", sa.Float),
+    )
+    sa.Table(
+        "motifs",
+        md,
+        sa.Column("hash", sa.String(32), primary_key=True),
+        sa.Column("motif", sa.String(32), index=True),
+        sa.Column("core", sa.Text),
+        sa.Column("spectators", sa.Text),
+    )
+    sa.Table(
+        "oracle",
+        md,
+        sa.Column("hash", sa.String(32), primary_key=True),
+        sa.Column("status", sa.String(32)),
+        sa.Column("result", sa.Text),
+        sa.Column("created", sa.Float),
+    )
+
+
 class CampaignStore:
     """SQLAlchemy-backed store of one campaign.
 
@@ -205,118 +296,91 @@ class CampaignStore:
         self.readonly = readonly
         self.integrity: integrity.Report | None = None  # what the check's row digests covered
         if self.path is not None:
-            if self.path.is_dir():
-                raise StoreError(f"the campaign store {self.path} is a folder, expected an SQLite file")
-            if not self.path.exists() and (readonly or not create):
-                raise StoreError(f"no campaign store at {self.path} (the file does not exist)")
-            if check and self.path.exists():
-                self.integrity = check_sqlite_file(self.path)
-        engine_url = url
-        if readonly and self.path is not None:
-            from urllib.parse import quote
-
-            engine_url = f"sqlite:///file:{quote(str(self.path.resolve()))}?mode=ro&uri=true"
+            self._check_file(self.path, check=check, create=create)
         try:
-            self.engine = sa.create_engine(engine_url, future=True)
-            if self.engine.dialect.name == "sqlite":
-
-                @sa.event.listens_for(self.engine, "connect")
-                def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                    cur = dbapi_conn.cursor()
-                    if not readonly:
-                        cur.execute("PRAGMA journal_mode=WAL")
-                        cur.execute("PRAGMA synchronous=FULL")
-                    cur.execute("PRAGMA busy_timeout=30000")
-                    cur.close()
-
+            self.engine = self._make_engine()
             md = sa.MetaData()
-            self.meta = sa.Table(
-                "meta", md, sa.Column("key", sa.String(200), primary_key=True), sa.Column("value", sa.Text)
-            )
-            self.trials = sa.Table(
-                "trials",
-                md,
-                sa.Column("trial_id", sa.Integer, primary_key=True),
-                sa.Column("iteration", sa.Integer, index=True),
-                sa.Column("strategy", sa.String(32)),
-                sa.Column("knobs", sa.Text),
-                sa.Column("n_generated", sa.Integer),
-                sa.Column("n_valid", sa.Integer),
-                sa.Column("n_new", sa.Integer),
-                sa.Column("n_hits", sa.Integer),
-                sa.Column("metrics", sa.Text),
-                sa.Column("extra", sa.Text),
-                sa.Column("wall_time_s", sa.Float),
-                sa.Column("created", sa.Float),
-                sa.Column("kind", sa.String(16)),
-            )
-            self.observations = sa.Table(
-                "observations",
-                md,
-                sa.Column("trial_id", sa.Integer, primary_key=True),
-                sa.Column("part", sa.Integer, primary_key=True),
-                sa.Column("parameters", sa.Text),
-                sa.Column("score", sa.Float),
-                sa.Column("sem", sa.Float),
-                sa.Column("n_samples", sa.Integer),
-                sa.Column("n_hits", sa.Integer),
-                sa.Column("ax_index", sa.Integer),
-            )
-            self.candidates = sa.Table(
-                "candidates",
-                md,
-                sa.Column("hash", sa.String(32), primary_key=True),
-                sa.Column("eval_index", sa.Integer, index=True),
-                sa.Column("trial_id", sa.Integer, index=True),
-                sa.Column("iteration", sa.Integer),
-                sa.Column("defects", sa.Text),
-                sa.Column("n_defects", sa.Integer),
-                sa.Column("predictions", sa.Text),
-                sa.Column("distance", sa.Float, index=True),
-                sa.Column("hit", sa.Boolean, index=True),
-                sa.Column("created", sa.Float),
-            )
-            self.ax_state = sa.Table(
-                "ax_state",
-                md,
-                sa.Column("trial_id", sa.Integer, primary_key=True),
-                sa.Column("snapshot", sa.Text),
-            )
-            self.motifs = sa.Table(
-                "motifs",
-                md,
-                sa.Column("hash", sa.String(32), primary_key=True),
-                sa.Column("motif", sa.String(32), index=True),
-                sa.Column("core", sa.Text),
-                sa.Column("spectators", sa.Text),
-            )
-            self.oracle = sa.Table(
-                "oracle",
-                md,
-                sa.Column("hash", sa.String(32), primary_key=True),
-                sa.Column("status", sa.String(32)),
-                sa.Column("result", sa.Text),
-                sa.Column("created", sa.Float),
-            )
-            self.digests = integrity.digest_table(md)
-            self.tables = {t.name: t for t in md.sorted_tables}
+            self._bind_tables(campaign_tables(md))
             if check and self.path is None:  # another back end: no integrity_check, the digests still
                 self.check()
             if not readonly:
-                with self.engine.begin() as conn:
-                    new = not sa.inspect(conn).has_table("trials")
-                    md.create_all(conn)
-                    if new:  # sealed from the start: a group without its digest is damage
-                        self._put_meta(conn, integrity.MARKER, "1")
+                self._create_tables(md)
             self.legacy = self._lacks_kind()
             if self.legacy and not readonly:
                 self._migrate()
-        except sa.exc.DatabaseError as exc:
-            if self.path is not None and not isinstance(exc, sa.exc.OperationalError):
-                raise damaged_store_error(self.path, str(exc.orig)) from None
-            raise StoreError(f"cannot open the campaign store {url}: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the campaign store {url}: {exc}") from None
+            raise self._open_error(exc) from None
+
+    def _check_file(self, path: Path, *, check: bool, create: bool) -> None:
+        """Before an engine touches the SQLite file: refuse a folder, and a missing file that this open may
+        not create; with ``check``, run :func:`check_sqlite_file` on an existing one."""
+        if path.is_dir():
+            raise StoreError(f"the campaign store {path} is a folder, expected an SQLite file")
+        if not path.exists() and (self.readonly or not create):
+            raise StoreError(f"no campaign store at {path} (the file does not exist)")
+        if check and path.exists():
+            self.integrity = check_sqlite_file(path)
+
+    def _make_engine(self) -> Any:
+        """The SQLAlchemy engine: a read-only SQLite store through a ``mode=ro`` URI (never written); a
+        writable one in WAL mode with full synchronous commits (a killed run loses at most its open trial)."""
+        import sqlalchemy as sa
+
+        engine_url = self.url
+        if self.readonly and self.path is not None:
+            from urllib.parse import quote
+
+            engine_url = f"sqlite:///file:{quote(str(self.path.resolve()))}?mode=ro&uri=true"
+        engine = sa.create_engine(engine_url, future=True)
+        if engine.dialect.name == "sqlite":
+            readonly = self.readonly
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                if not readonly:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+        return engine
+
+    def _bind_tables(self, tables: dict[str, Any]) -> None:
+        """Keep the tables of :func:`campaign_tables`, by name and each as an attribute."""
+        self.tables = tables
+        self.meta = tables["meta"]
+        self.trials = tables["trials"]
+        self.observations = tables["observations"]
+        self.candidates = tables["candidates"]
+        self.ax_state = tables["ax_state"]
+        self.motifs = tables["motifs"]
+        self.oracle = tables["oracle"]
+        self.digests = tables[integrity.DIGESTS]
+
+    def _create_tables(self, md: Any) -> None:
+        """Create the tables that are missing; a new store is sealed from the start (its ``meta`` says so,
+        and from then on a group of rows without its digest is damage: :mod:`hts.campaign.integrity`)."""
+        import sqlalchemy as sa
+
+        with self.engine.begin() as conn:
+            new = not sa.inspect(conn).has_table("trials")
+            md.create_all(conn)
+            if new:
+                self._put_meta(conn, integrity.MARKER, "1")
+
+    def _open_error(self, exc: Exception) -> StoreError:
+        """The :class:`StoreError` for an SQLAlchemy error while opening: a file that SQLite reads as no
+        sound database is named damaged (with what to do); anything else (locked, unreachable) is not."""
+        import sqlalchemy as sa
+
+        if (
+            isinstance(exc, sa.exc.DatabaseError)
+            and not isinstance(exc, sa.exc.OperationalError)
+            and self.path is not None
+        ):
+            return damaged_store_error(self.path, str(exc.orig))
+        return StoreError(f"cannot open the campaign store {self.url}: {exc}")
 
     def _lacks_kind(self) -> bool:
         """Whether the trials table predates its ``kind`` column (:mod:`store_legacy`); a schema too
@@ -407,49 +471,12 @@ class CampaignStore:
         try:
             with self.engine.begin() as conn:
                 start = conn.execute(sa.select(sa.func.count()).select_from(self.candidates)).scalar_one()
-                conn.execute(
-                    self.trials.insert().values(
-                        trial_id=trial.trial_id,
-                        iteration=trial.iteration,
-                        strategy=trial.strategy,
-                        kind=trial.kind,
-                        knobs=json.dumps(trial.knobs, default=float),
-                        n_generated=trial.n_generated,
-                        n_valid=trial.n_valid,
-                        n_new=trial.n_new,
-                        n_hits=trial.n_hits,
-                        metrics=json.dumps(trial.metrics),
-                        extra=json.dumps(trial.extra, default=str),
-                        wall_time_s=trial.wall_time_s,
-                        created=now,
-                    )
-                )
+                conn.execute(self.trials.insert().values(**trial_row(trial, now)))
                 if candidates:
-                    conn.execute(
-                        self.candidates.insert(),
-                        [
-                            {
-                                "hash": c.hash,
-                                "eval_index": start + i,
-                                "trial_id": trial.trial_id,
-                                "iteration": trial.iteration,
-                                "defects": c.defects,
-                                "n_defects": c.n_defects,
-                                "predictions": json.dumps(c.predictions),
-                                "distance": c.distance,
-                                "hit": bool(c.hit),
-                                "created": now,
-                            }
-                            for i, c in enumerate(candidates)
-                        ],
-                    )
-                motif_rows = [
-                    {"hash": c.hash, "motif": c.motif, "core": c.core, "spectators": c.spectators or ""}
-                    for c in candidates
-                    if c.motif is not None
-                ]
-                if motif_rows:
-                    conn.execute(self.motifs.insert(), motif_rows)
+                    conn.execute(self.candidates.insert(), candidate_rows(trial, candidates, start, now))
+                motifs = motif_rows(candidates)
+                if motifs:
+                    conn.execute(self.motifs.insert(), motifs)
                 if observations:
                     conn.execute(self.observations.insert(), observation_rows(trial.trial_id, observations))
                 if ax_snapshot is not None:
@@ -641,6 +668,56 @@ class CampaignStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def trial_row(trial: TrialRecord, created: float) -> dict[str, Any]:
+    """The ``trials`` table's row of ``trial``, stored at Unix time ``created``."""
+    return {
+        "trial_id": trial.trial_id,
+        "iteration": trial.iteration,
+        "strategy": trial.strategy,
+        "kind": trial.kind,
+        "knobs": json.dumps(trial.knobs, default=float),
+        "n_generated": trial.n_generated,
+        "n_valid": trial.n_valid,
+        "n_new": trial.n_new,
+        "n_hits": trial.n_hits,
+        "metrics": json.dumps(trial.metrics),
+        "extra": json.dumps(trial.extra, default=str),
+        "wall_time_s": trial.wall_time_s,
+        "created": created,
+    }
+
+
+def candidate_rows(
+    trial: TrialRecord, candidates: Sequence[CandidateRecord], first_index: int, created: float
+) -> list[dict[str, Any]]:
+    """The ``candidates`` table's rows of one trial's new candidates, numbered in the order they were
+    scored from ``first_index`` (the candidates stored before them): the archive's evaluation order."""
+    return [
+        {
+            "hash": c.hash,
+            "eval_index": first_index + i,
+            "trial_id": trial.trial_id,
+            "iteration": trial.iteration,
+            "defects": c.defects,
+            "n_defects": c.n_defects,
+            "predictions": json.dumps(c.predictions),
+            "distance": c.distance,
+            "hit": bool(c.hit),
+            "created": created,
+        }
+        for i, c in enumerate(candidates)
+    ]
+
+
+def motif_rows(candidates: Iterable[CandidateRecord]) -> list[dict[str, Any]]:
+    """The ``motifs`` table's rows: one for each candidate with a motif (the hits)."""
+    return [
+        {"hash": c.hash, "motif": c.motif, "core": c.core, "spectators": c.spectators or ""}
+        for c in candidates
+        if c.motif is not None
+    ]
 
 
 def observation_rows(trial_id: int, observations: Sequence[Observation]) -> list[dict[str, Any]]:
