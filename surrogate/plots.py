@@ -6,7 +6,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,17 @@ def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (PNG at 120 dpi, its folder made) and close it."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    log.info("wrote %s", out)
+    return out
 
 
 def parity_plots(ev: Evaluation, path: str | os.PathLike[str], title: str = "") -> Path:
@@ -59,13 +70,7 @@ def parity_plots(ev: Evaluation, path: str | os.PathLike[str], title: str = "") 
         )
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    log.info("wrote %s", out)
-    return out
+    return _save(plt, fig, path)
 
 
 def calibration_plot(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
@@ -87,10 +92,4 @@ def calibration_plot(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
     ax.set_xlabel("nominal interval level")
     ax.set_ylabel("observed coverage")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    log.info("wrote %s", out)
-    return out
+    return _save(plt, fig, path)

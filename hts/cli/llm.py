@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -15,6 +15,18 @@ app = typer.Typer(
 
 ENCODING_HELP = "Text encoding: sparse (short), sites (one symbol per site) or cif (the study's listing)."
 DEFAULT_HELP = " `default`: the embedded default (HTS_MODELS_DIR, else the checkout's models/)."
+
+# Options that several commands take, defined once (each command gives its own default).
+Encoding = Annotated[str, typer.Option(help=ENCODING_HELP)]
+Supercell = Annotated[str | None, typer.Option(help="Supercell such as 4x4 (default: the 2DMD one).")]
+Steps = Annotated[int, typer.Option(help="Optimizer steps.")]
+BatchSize = Annotated[int, typer.Option(help="Examples per optimizer step.")]
+Warmup = Annotated[int, typer.Option(help="Linear learning-rate warm-up in steps.")]
+MaxLength = Annotated[int, typer.Option(help="Longest example in tokens.")]
+SaveEvery = Annotated[int, typer.Option(help="Checkpoint (and validation) interval in steps.")]
+Resume = Annotated[bool, typer.Option(help="Continue from the newest checkpoint in OUT.")]
+Threads = Annotated[int | None, typer.Option(help="torch CPU threads.")]
+Device = Annotated[str, typer.Option(help="cpu or cuda.")]
 
 
 def model_folder(value: str | Path | None, kind: str) -> str | None:
@@ -129,7 +141,7 @@ def tokenizer(out: Path = typer.Argument(..., help="Folder to write the tokenize
 def dataset(
     data: Path = typer.Option(..., help="2DMD-layout dataset folder."),
     out: Path = typer.Option(..., help="Output folder: train.jsonl, val.jsonl, manifest.json."),
-    encoding: str = typer.Option("sparse", help=ENCODING_HELP),
+    encoding: Encoding = "sparse",
     host: str | None = typer.Option(None, help="Host to read when the folder holds several."),
     augment: int = typer.Option(4, help="Examples per structure (1 = no symmetry augmentation)."),
     val_fraction: float = typer.Option(0.1, help="Fraction of structures held out for validation."),
@@ -264,21 +276,21 @@ def pretrain(
     data: Path | None = typer.Option(None, help="2DMD-layout dataset whose structures are the corpus."),
     random_structures: int = typer.Option(0, "--random", help="Add this many random configurations."),
     host: str | None = typer.Option(None, help="Host of --random structures (default MoS2) or of --data."),
-    supercell: str | None = typer.Option(None, help="Supercell such as 4x4 (default: the 2DMD one)."),
+    supercell: Supercell = None,
     max_random_defects: int = typer.Option(12, help="--random: at most this many defects per structure."),
-    encoding: str = typer.Option("sparse", help=ENCODING_HELP),
+    encoding: Encoding = "sparse",
     preset: str = typer.Option("small", help="Model size: test, tiny, small, base."),
     augment: int = typer.Option(2, help="Symmetry-augmented copies per structure."),
-    steps: int = typer.Option(2000, help="Optimizer steps."),
-    batch_size: int = typer.Option(16, help="Examples per optimizer step."),
+    steps: Steps = 2000,
+    batch_size: BatchSize = 16,
     lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay after the warm-up)."),
-    warmup: int = typer.Option(100, help="Linear learning-rate warm-up in steps."),
-    max_length: int = typer.Option(1024, help="Longest example in tokens."),
-    save_every: int = typer.Option(200, help="Checkpoint (and validation) interval in steps."),
+    warmup: Warmup = 100,
+    max_length: MaxLength = 1024,
+    save_every: SaveEvery = 200,
     seed: int = typer.Option(0, help="Random seed (corpus, split, initial weights, batches)."),
-    resume: bool = typer.Option(True, help="Continue from the newest checkpoint in OUT."),
-    threads: int | None = typer.Option(None, help="torch CPU threads."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    resume: Resume = True,
+    threads: Threads = None,
+    device: Device = "cpu",
 ) -> None:
     """Pretrain the embedded small Llama on unconditional encodings of structures."""
     from rich.console import Console
@@ -336,19 +348,19 @@ def finetune(
     ),
     data: Path = typer.Option(..., help="Instruction dataset folder (from `hts llm dataset`)."),
     out: Path = typer.Option(..., help="Output adapter folder (checkpoints inside; resumable)."),
-    steps: int = typer.Option(1000, help="Optimizer steps."),
-    batch_size: int = typer.Option(16, help="Examples per optimizer step."),
+    steps: Steps = 1000,
+    batch_size: BatchSize = 16,
     lr: float = typer.Option(2e-4, help="Peak learning rate of the LoRA weights."),
-    warmup: int = typer.Option(50, help="Linear learning-rate warm-up in steps."),
-    max_length: int = typer.Option(1024, help="Longest example in tokens."),
+    warmup: Warmup = 50,
+    max_length: MaxLength = 1024,
     lora_r: int = typer.Option(16, help="LoRA rank."),
     lora_alpha: int = typer.Option(32, help="LoRA scaling (alpha)."),
     lora_dropout: float = typer.Option(0.05, help="Dropout on the LoRA inputs."),
-    save_every: int = typer.Option(200, help="Checkpoint (and validation) interval in steps."),
+    save_every: SaveEvery = 200,
     seed: int = typer.Option(0, help="Random seed (batches, LoRA initialisation)."),
-    resume: bool = typer.Option(True, help="Continue from the newest checkpoint in OUT."),
-    threads: int | None = typer.Option(None, help="torch CPU threads."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    resume: Resume = True,
+    threads: Threads = None,
+    device: Device = "cpu",
     dtype: str | None = typer.Option(None, help="Base weights dtype, e.g. bfloat16 for Llama-3 on a GPU."),
 ) -> None:
     """LoRA fine-tune a base model on the instruction dataset."""
@@ -427,7 +439,7 @@ def generate(
     model: str = typer.Option(..., help="Base model folder." + DEFAULT_HELP),
     adapter: str | None = typer.Option(None, help="LoRA adapter folder." + DEFAULT_HELP),
     host: str = typer.Option("MoS2", help="Host material."),
-    supercell: str | None = typer.Option(None, help="Supercell such as 4x4 (default: the 2DMD one)."),
+    supercell: Supercell = None,
     target: list[str] | None = typer.Option(None, help="Property target, e.g. homo_lumo_gap=1.2 (repeatable)."),
     sweep: str | None = typer.Option(
         None, help="Requested values of one property, e.g. homo_lumo_gap=0.2:1.8:9 (n samples for each)."
@@ -442,9 +454,9 @@ def generate(
     unconstrained: bool = typer.Option(False, help="Sample without constrained decoding."),
     seed: int = typer.Option(0, help="Random seed (+1 per swept value)."),
     batch_size: int = typer.Option(16, help="Sequences decoded together."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: Device = "cpu",
     out: Path | None = typer.Option(None, help="Write samples as JSONL here."),
-    threads: int | None = typer.Option(None, help="torch CPU threads."),
+    threads: Threads = None,
 ) -> None:
     """Generate defect configurations conditioned on property targets."""
     from rich.console import Console

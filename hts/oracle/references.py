@@ -108,51 +108,36 @@ TRIGONAL_SE = (4.366, 4.954, 0.2254)
 CROWN_RING = {"S": (2.05, 108.0), "Se": (2.34, 105.7)}
 # Diatomic molecules: experimental bond length (Angstrom; N2: Huber & Herzberg, r_e = 1.0977 A).
 DIATOMIC_BOND = {"N": 1.0977}
-# Elemental crystals at experimental geometries (room temperature unless stated): space group, lattice
-# (pymatgen constructor and parameters, Angstrom) and the Wyckoff sites of the conventional cell.
-CRYSTALS: dict[str, dict[str, Any]] = {
+
+
+@dataclass(frozen=True)
+class Crystal:
+    """An elemental crystal at its experimental geometry (room temperature unless stated): its space group,
+    its lattice (the pymatgen ``Lattice`` constructor and its parameters, Angstrom) and the Wyckoff sites
+    of its conventional cell."""
+
+    element: str
+    group: str
+    lattice: str
+    params: tuple[float, ...]
+    sites: list[list[float]]
+
+
+CRYSTALS: dict[str, Crystal] = {
     # alpha-rhombohedral boron, B12 icosahedra (Will & Kiefer, Z. Anorg. Allg. Chem. 627, 2100 (2001)):
     # bonds 1.67 A between icosahedra, 1.75-1.81 A inside, 2.02 A three-centre.
-    "alpha-B12": {
-        "element": "B",
-        "group": "R-3m",
-        "lattice": "hexagonal",
-        "params": (4.9179, 12.5805),
-        "sites": [[0.11886, 0.88114, 0.89133], [0.19686, 0.80314, 0.02432]],
-    },
+    "alpha-B12": Crystal(
+        "B", "R-3m", "hexagonal", (4.9179, 12.5805), [[0.11886, 0.88114, 0.89133], [0.19686, 0.80314, 0.02432]]
+    ),
     # graphite, Bernal AB stacking (a = 2.464 A, c = 6.711 A): C-C 1.423 A, layers 3.355 A apart.
-    "graphite": {
-        "element": "C",
-        "group": "P6_3/mmc",
-        "lattice": "hexagonal",
-        "params": (2.464, 6.711),
-        "sites": [[0.0, 0.0, 0.25], [1 / 3, 2 / 3, 0.25]],
-    },
+    "graphite": Crystal("C", "P6_3/mmc", "hexagonal", (2.464, 6.711), [[0.0, 0.0, 0.25], [1 / 3, 2 / 3, 0.25]]),
     # black phosphorus, orthorhombic Cmce (Brown & Rundqvist, Acta Cryst. 19, 684 (1965)): P-P 2.224 and
     # 2.244 A; its layer is the P host (phosphorene).
-    "black-P": {
-        "element": "P",
-        "group": "Cmce",
-        "lattice": "orthorhombic",
-        "params": (3.3136, 10.478, 4.3763),
-        "sites": [[0.0, 0.10168, 0.08056]],
-    },
+    "black-P": Crystal("P", "Cmce", "orthorhombic", (3.3136, 10.478, 4.3763), [[0.0, 0.10168, 0.08056]]),
     # alpha-Ga, Cmce (Sharma & Donohue, Z. Kristallogr. 117, 293 (1962)): the Ga2 pair 2.48 A, then 2.69-2.79 A.
-    "alpha-Ga": {
-        "element": "Ga",
-        "group": "Cmce",
-        "lattice": "orthorhombic",
-        "params": (4.5197, 7.6633, 4.5260),
-        "sites": [[0.0, 0.1549, 0.0810]],
-    },
+    "alpha-Ga": Crystal("Ga", "Cmce", "orthorhombic", (4.5197, 7.6633, 4.5260), [[0.0, 0.1549, 0.0810]]),
     # indium, body-centred tetragonal I4/mmm (a = 3.2523 A, c = 4.9461 A): 4 neighbours at 3.25 A, 8 at 3.38 A.
-    "bct-In": {
-        "element": "In",
-        "group": "I4/mmm",
-        "lattice": "tetragonal",
-        "params": (3.2523, 4.9461),
-        "sites": [[0.0, 0.0, 0.0]],
-    },
+    "bct-In": Crystal("In", "I4/mmm", "tetragonal", (3.2523, 4.9461), [[0.0, 0.0, 0.0]]),
 }
 
 
@@ -237,8 +222,8 @@ def crystal(form: str) -> Structure:
     from pymatgen.core import Lattice, Structure
 
     spec = CRYSTALS[form]
-    lattice = getattr(Lattice, spec["lattice"])(*spec["params"])
-    return Structure.from_spacegroup(spec["group"], lattice, [spec["element"]] * len(spec["sites"]), spec["sites"])
+    lattice = getattr(Lattice, spec.lattice)(*spec.params)
+    return Structure.from_spacegroup(spec.group, lattice, [spec.element] * len(spec.sites), spec.sites)
 
 
 def graphene(a: float = 2.464, vacuum: float = 20.0) -> Structure:
@@ -449,8 +434,7 @@ def crystal_reference(
     change from the second largest is stored as its convergence. ``candidates`` are other forms,
     computed for the record: name -> function returning (energy per atom, description).
     """
-    spec = CRYSTALS[form]
-    element = str(spec["element"])
+    element = CRYSTALS[form].element
     calc = _metal_oracle(oracle) if metal else oracle
     per_cell: dict[str, dict[str, float]] = {}
     for n in cells:

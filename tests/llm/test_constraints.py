@@ -11,7 +11,7 @@ from llm.constraints import TokenConstraint, TokenTrie, accepts, make_automaton
 from llm.encodings import ENCODINGS, encode_answer, parse_answer
 from llm.sampling import random_configuration
 from llm.tokenizer import encode_ids, token_strings
-from tests.llm.conftest import configs
+from tests.llm.conftest import configs, random_token_walks
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -68,21 +68,7 @@ def test_random_character_walks_always_parse(encoding, name):
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_random_token_walks_always_parse(tok, host, encoding):
-    tc = TokenConstraint(
-        make_automaton(host, encoding, max_defects=6, min_defects=1), TokenTrie(token_strings(tok)), tok.eos_token_id
-    )
-    rng = np.random.default_rng(2)
-    for _ in range(10 if encoding == "cif" else 30):
-        state, ids = tc.automaton.start(), []
-        while True:
-            allowed = tc.allowed(state)
-            assert allowed.size
-            t = int(allowed[int(rng.integers(allowed.size))])
-            if t == tok.eos_token_id:
-                break
-            state = tc.advance(state, t)
-            assert state is not None
-            ids.append(t)
+    for ids in random_token_walks(tok, host, encoding, max_defects=6, walks=10 if encoding == "cif" else 30, seed=2):
         assert 1 <= parse_answer(tok.decode(ids), host, encoding).n_defects <= 6
 
 

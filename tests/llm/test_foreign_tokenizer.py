@@ -3,15 +3,13 @@ tokens that span symbols, spaces and coordinates must still only spell valid ans
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from llm.constraints import TokenConstraint, TokenTrie, make_automaton
 from llm.encodings import ENCODINGS, encode_answer, parse_answer
 from llm.generation import GenerationRequest, TransformersGenerator, canonical_forbidden
 from llm.prompts import build_prompt
 from llm.tokenizer import token_strings
-from tests.llm.conftest import configs
+from tests.llm.conftest import configs, random_token_walks
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +43,7 @@ def test_token_strings_decode_byte_level(bpe):
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_random_walks_with_bpe_parse(bpe, host, encoding):
-    tc = TokenConstraint(
-        make_automaton(host, encoding, max_defects=5, min_defects=1), TokenTrie(token_strings(bpe)), bpe.eos_token_id
-    )
-    rng = np.random.default_rng(0)
-    for _ in range(5 if encoding == "cif" else 20):
-        state, ids = tc.automaton.start(), []
-        while True:
-            allowed = tc.allowed(state)
-            assert allowed.size
-            t = int(allowed[int(rng.integers(allowed.size))])
-            if t == bpe.eos_token_id:
-                break
-            state = tc.advance(state, t)
-            ids.append(t)
+    for ids in random_token_walks(bpe, host, encoding, max_defects=5, walks=5 if encoding == "cif" else 20, seed=0):
         assert 1 <= parse_answer(bpe.decode(ids), host, encoding).n_defects <= 5
 
 

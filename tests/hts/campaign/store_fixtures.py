@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 from hts.campaign import integrity
@@ -65,6 +66,16 @@ def digest(path: Path) -> str:
     if wal.exists():
         h.update(wal.read_bytes())
     return h.hexdigest()
+
+
+def run_sql(path: Path, *statements: str) -> None:
+    """Run ``statements`` on the SQLite file at ``path`` and commit: an edit behind the store's back (the
+    rows only; the row digests are left as they are)."""
+    con = sqlite3.connect(path)
+    for s in statements:
+        con.execute(s)
+    con.commit()
+    con.close()
 
 
 def damage(path: Path, offset: int, payload: bytes) -> None:

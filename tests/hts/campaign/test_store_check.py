@@ -14,7 +14,7 @@ import pytest
 from hts.campaign.safety import restore_ax_checked
 from hts.campaign.store import CampaignStore, check_sqlite_file, iso_times, sqlite_url
 from hts.errors import StoreError
-from tests.hts.campaign.store_fixtures import PAGE, damage, digest, write_store
+from tests.hts.campaign.store_fixtures import PAGE, damage, digest, run_sql, write_store
 
 
 @pytest.fixture
@@ -111,10 +111,7 @@ def test_salvage_reads_what_it_can_and_names_the_rest(store_file):
 
 
 def test_stored_values_that_do_not_parse_are_named(store_file):
-    con = sqlite3.connect(store_file)
-    con.execute("UPDATE trials SET metrics = '{not json' WHERE trial_id = 2")
-    con.commit()
-    con.close()
+    run_sql(store_file, "UPDATE trials SET metrics = '{not json' WHERE trial_id = 2")
     before = digest(store_file)
     with pytest.raises(StoreError) as info:  # the pages are sound: the row digest of trial 2 is not
         CampaignStore.open(sqlite_url(store_file))
@@ -133,10 +130,7 @@ def test_stored_values_that_do_not_parse_are_named(store_file):
 
 def test_a_store_without_tables_is_not_a_campaign_store(tmp_path):
     path = tmp_path / "other.sqlite"
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE t (x)")
-    con.commit()
-    con.close()
+    run_sql(path, "CREATE TABLE t (x)")
     store = CampaignStore.open(sqlite_url(path))
     try:
         with pytest.raises(StoreError, match="no such table: trials; not a campaign store"):
@@ -146,10 +140,7 @@ def test_a_store_without_tables_is_not_a_campaign_store(tmp_path):
 
 
 def test_ax_state_that_is_not_json_names_its_trial(store_file):
-    con = sqlite3.connect(store_file)
-    con.execute("UPDATE ax_state SET snapshot = 'garbage' WHERE trial_id = 3")
-    con.commit()
-    con.close()
+    run_sql(store_file, "UPDATE ax_state SET snapshot = 'garbage' WHERE trial_id = 3")
     before = digest(store_file)
     with pytest.raises(StoreError, match="table ax_state, trial 3"):
         CampaignStore.open(sqlite_url(store_file))

@@ -19,7 +19,7 @@ from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, chec
 from hts.cli import app
 from hts.errors import StoreError
 from tests.hts.campaign.conftest import campaign_text
-from tests.hts.campaign.store_fixtures import PAGE, digest, write_store
+from tests.hts.campaign.store_fixtures import PAGE, digest, run_sql, write_store
 
 # -- the digest function -----------------------------------------------------------------------------
 
@@ -63,15 +63,6 @@ def test_text_is_hashed_exactly_and_independently_of_unicode_tables():
 @pytest.fixture
 def store_file(tmp_path) -> Path:
     return write_store(tmp_path / "campaign.sqlite")
-
-
-def _sql(path: Path, *statements: str) -> None:
-    """Edit a store behind the API's back (the rows only; digests are left as they are)."""
-    con = sqlite3.connect(path)
-    for s in statements:
-        con.execute(s)
-    con.commit()
-    con.close()
 
 
 def _refused(path: Path, *names: str) -> str:
@@ -127,12 +118,12 @@ def test_a_new_store_is_sealed_from_the_start(store_file):
     ],
 )
 def test_rows_changed_behind_the_store_are_named_by_table_and_trial(store_file, statement, named):
-    _sql(store_file, statement)
+    run_sql(store_file, statement)
     _refused(store_file, f"table {named}")
 
 
 def test_trial_rows_without_a_checksum_are_damage_in_a_sealed_store(store_file):
-    _sql(
+    run_sql(
         store_file,
         "INSERT INTO trials (trial_id, iteration, strategy, knobs, n_generated, n_valid, n_new, n_hits, metrics,"
         " extra, wall_time_s, created) VALUES (9, 4, 'random', '{}', 1, 1, 0, 0, '{}', '{}', 0.1, 0.0)",
@@ -146,14 +137,14 @@ def test_oracle_results_are_sealed(store_file):
     store.record_oracle("0002000000000005", "converged", {"homo_lumo_gap": 0.62})  # replaced, resealed
     store.close()
     assert not check_sqlite_file(store_file).problems
-    _sql(store_file, "UPDATE oracle SET result = '{\"homo_lumo_gap\": 0.7}'")
+    run_sql(store_file, "UPDATE oracle SET result = '{\"homo_lumo_gap\": 0.7}'")
     _refused(store_file, "table oracle, candidate 0002000000000005")
 
 
 def test_only_the_newest_ax_snapshot_is_verified(store_file):
     """Older snapshots are never read (resume restores the newest); verifying them all would cost time
     quadratic in the trials. They are counted as not checked."""
-    _sql(store_file, "UPDATE ax_state SET snapshot = '{}' WHERE trial_id = 1")
+    run_sql(store_file, "UPDATE ax_state SET snapshot = '{}' WHERE trial_id = 1")
     report = check_sqlite_file(store_file)
     assert not report.problems and report.unchecked == 3
 
@@ -192,7 +183,7 @@ def test_a_damaged_index_entry_is_refused(store_file):
 
 
 def test_a_store_written_before_digests_opens_unchecked_and_is_sealed_from_then_on(store_file):
-    _sql(store_file, "DROP TABLE row_digests", "DELETE FROM meta WHERE key = 'row_digests'")
+    run_sql(store_file, "DROP TABLE row_digests", "DELETE FROM meta WHERE key = 'row_digests'")
     report = check_sqlite_file(store_file)
     assert not report.sealed and report.checked == 0 and not report.problems
     store = CampaignStore(sqlite_url(store_file), check=True, create=False)  # run --resume
@@ -202,22 +193,22 @@ def test_a_store_written_before_digests_opens_unchecked_and_is_sealed_from_then_
     report = check_sqlite_file(store_file)
     assert report.sealed and not report.complete and not report.problems
     assert report.checked >= 4 and report.unchecked >= 4  # trial 4's groups; trials 0-3 not checked
-    _sql(store_file, "UPDATE candidates SET distance = 9 WHERE trial_id = 0")
+    run_sql(store_file, "UPDATE candidates SET distance = 9 WHERE trial_id = 0")
     assert not check_sqlite_file(store_file).problems  # written before digests: not checked
-    _sql(store_file, "UPDATE candidates SET distance = 9 WHERE trial_id = 4")
+    run_sql(store_file, "UPDATE candidates SET distance = 9 WHERE trial_id = 4")
     _refused(store_file, "table candidates, trial 4")
 
 
 def test_a_column_added_later_is_covered_from_then_on(store_file):
     """Digests store the columns they cover: rows sealed before a column existed stay valid."""
-    _sql(store_file, "ALTER TABLE candidates ADD COLUMN note TEXT")
+    run_sql(store_file, "ALTER TABLE candidates ADD COLUMN note TEXT")
     store = CampaignStore(sqlite_url(store_file))
     store.tables["candidates"].append_column(sa.Column("note", sa.Text))
     cand = CandidateRecord("00ff000000000001", "1:VAC", 1, {"homo_lumo_gap": (0.5, 0.05)}, 0.5, False)
     store.record_trial(TrialRecord(4, 2, "random", {}, 1, 1, 1, 0, {}, 0.1), [cand])
     store.close()
     assert not check_sqlite_file(store_file).problems
-    _sql(store_file, "UPDATE candidates SET note = 'x' WHERE trial_id = 4")
+    run_sql(store_file, "UPDATE candidates SET note = 'x' WHERE trial_id = 4")
     _refused(store_file, "table candidates, trial 4")
 
 
