@@ -136,7 +136,17 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
         finally:
             res.close()
     verified = (
-        {k: s[k] for k in ("verified", "verified_motifs", "confirmed_motifs", "shortlist_precision", "oracle_failed")}
+        {
+            k: s[k]
+            for k in (
+                "verified",
+                "confirmed",
+                "verified_motifs",
+                "confirmed_motifs",
+                "shortlist_precision",
+                "oracle_failed",
+            )
+        }
         if oracle
         else {}
     )

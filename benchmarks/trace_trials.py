@@ -7,8 +7,8 @@ note of a loop change names the first trial where they differ and why.
 
 Run (before and after a change, each on its own checkout; Ax's rounding of the defect counts depends
 on Python's string-hash salt, so fix it as ``hts run`` does):
-    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/trace_trials.py --campaign campaigns/mos2_midgap.yaml \\
-        --seed 0 --iterations 8 --out /tmp/trace_after.json
+    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/trace_trials.py \\
+        --campaign campaigns/mos2_midgap.yaml --seed 0 --iterations 8 --out /tmp/trace_after.json
     .venv/bin/python benchmarks/trace_trials.py --compare /tmp/trace_before.json /tmp/trace_after.json
 """
 

@@ -320,19 +320,23 @@ def pd_false(frame: pd.DataFrame) -> pd.Series:
 
 def verification_course(motifs: pd.DataFrame, orc: pd.DataFrame) -> dict[str, Any]:
     """How verification went, in the order the oracle's results were stored: ``new_motif_calls``, the
-    fraction of oracle calls on hits whose motif had no verified hit before, and the shortlist precision
-    over the first and the last quarter of the verified hits (``precision_first_quarter``,
+    fraction of all oracle calls that verified a hit of a motif with no verified hit before (a call on
+    a near miss, which has no motif, or on a second hit of a motif, found none), and the shortlist
+    precision over the first and the last quarter of the verified hits (``precision_first_quarter``,
     ``precision_last_quarter``): whether refits on the oracle's labels made the surrogate's hits better.
-    ``orc`` needs ``hash``, ``oracle_created`` and ``oracle_hit`` columns; NaN where there is nothing to count."""
+    ``orc`` needs ``hash``, ``oracle_created`` and ``oracle_hit`` columns; NaN where there is nothing to
+    count."""
     nan = float("nan")
-    if orc.empty or motifs.empty:
+    if orc.empty:
         return {"new_motif_calls": nan, "precision_first_quarter": nan, "precision_last_quarter": nan}
-    joined = orc.merge(motifs[["hash", "motif"]], on="hash").sort_values("oracle_created", kind="stable")
+    calls = len(orc)
+    joined = orc.merge(motifs[["hash", "motif"]], on="hash") if not motifs.empty else orc.iloc[:0]
+    joined = joined.sort_values("oracle_created", kind="stable")
     hits = joined["oracle_hit"].eq(True).to_numpy()
-    new = ~joined["motif"].duplicated().to_numpy()
+    new = ~joined["motif"].duplicated().to_numpy() if len(joined) else hits
     quarter = max(1, len(joined) // 4)
     return {
-        "new_motif_calls": float(new.mean()) if len(joined) else nan,
+        "new_motif_calls": float(new.sum()) / calls,
         "precision_first_quarter": float(hits[:quarter].mean()) if len(joined) else nan,
         "precision_last_quarter": float(hits[-quarter:].mean()) if len(joined) else nan,
     }
