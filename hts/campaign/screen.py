@@ -4,9 +4,10 @@ Uniform random configurations under the campaign's rules (:class:`hts.campaign.p
 scored by the surrogate at its full speed, :data:`CHUNK` at a time. A chunk is stored as one trial.
 Only what a user can act on is stored: the hits (canonicalised, de-duplicated against the archive,
 each with its motif, exactly as in the other strategies), at most :data:`KEEP_PER_MOTIF` of each
-motif, and the :data:`KEEP_NEAREST` nearest misses of each chunk (so that best distances and near
-misses are on record); the rest are counted, not kept, so the store grows with the motifs found, not
-with the hours screened.
+motif, and the nearest misses (at most :data:`KEEP_NEAREST` a chunk, and only while they are among
+the :data:`KEEP_MISSES` nearest stored so far: best distances and near misses for the oracle stay on
+record); the rest are counted, not kept, so the store grows with the motifs found, not with the hours
+screened.
 
 Budget: ``budget.max_evaluations`` configurations when given, else as many as the campaign's
 iterations x trials x samples would give any other strategy; ``budget.wall_clock_hours`` stops it
@@ -16,7 +17,7 @@ earlier when given.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,11 @@ from hts.hosts import Host
 CHUNK = 50_000
 """Configurations drawn and scored per call (and stored as one trial)."""
 KEEP_NEAREST = 100
-"""Misses kept per chunk, nearest to the targets first."""
+"""Misses kept per chunk at most, nearest to the targets first."""
+KEEP_MISSES = 5_000
+"""A chunk's miss is kept only while it is nearer than the ``KEEP_MISSES``-th nearest stored miss: a
+night of screening would otherwise store 100 misses a chunk, ~800,000 rows that every oracle choice
+and report reads."""
 KEEP_PER_MOTIF = 500
 """Hits stored per motif: a night of screening finds millions of placements of one motif, which
 neither the shortlist nor the oracle needs; the others are counted (trial ``extra``), not stored."""
@@ -67,6 +72,7 @@ def run_screen(
     evaluations = store.n_evaluations()
     motifs = store.motifs_frame()
     per_motif: dict[str, int] = {str(k): int(v) for k, v in motifs["motif"].value_counts().items()}
+    misses = NearestMisses.of(store)
     last = store.last_trial()
     trial_id = 0 if last is None else last[0] + 1
     stopped = "max_evaluations"
@@ -78,7 +84,7 @@ def run_screen(
         n = min(CHUNK, total - evaluations)
         rng = np.random.default_rng([campaign.seed, trial_id])
         trial, records = screen_chunk(
-            trial_id, proposer.propose({}, n, rng).batch, n, scorer, campaign, archive, per_motif
+            trial_id, proposer.propose({}, n, rng).batch, n, scorer, campaign, archive, per_motif, misses
         )
         store.record_trial(trial, records)
         archive.update(r.hash for r in records)
@@ -100,14 +106,16 @@ def screen_chunk(
     campaign: Campaign,
     archive: set[str],
     per_motif: dict[str, int],
+    misses: NearestMisses,
 ) -> tuple[TrialRecord, list[CandidateRecord]]:
     """Score one chunk of ``n`` drawn configurations (``batch``: the valid ones) and keep what a user
     can act on: its trial row and the candidates to store (:func:`_worth_keeping`, :func:`_room`)."""
     t0 = time.perf_counter()
     pred = scorer.score(batch)
     d, _ = distances(pred.mean, list(pred.targets), campaign.targets)
-    scored = score_new(batch.take(_worth_keeping(d)), archive, scorer, campaign)
+    scored = score_new(batch.take(_worth_keeping(d, misses.threshold())), archive, scorer, campaign)
     records = [r for r in scored.records if _room(r.motif, per_motif)]
+    misses.add([r.distance for r in records if not r.hit])
     n_hits = sum(r.hit for r in records)
     trial = TrialRecord(
         trial_id=trial_id,
@@ -137,9 +145,9 @@ def _room(motif: str | None, per_motif: dict[str, int]) -> bool:
     return True
 
 
-def _worth_keeping(d: np.ndarray) -> np.ndarray:
-    """Rows to store: every hit and the :data:`KEEP_NEAREST` nearest misses."""
-    misses = np.flatnonzero(d > 0)
+def _worth_keeping(d: np.ndarray, threshold: float = np.inf) -> np.ndarray:
+    """Rows to store: every hit and the :data:`KEEP_NEAREST` nearest misses nearer than ``threshold``."""
+    misses = np.flatnonzero((d > 0) & (d < threshold))
     nearest = misses[np.argsort(d[misses], kind="stable")[:KEEP_NEAREST]]
     return np.sort(np.concatenate([np.flatnonzero(d == 0), nearest]))
 
@@ -156,3 +164,25 @@ def _event(trial_id: int, evaluations: int, total: int, hits: int, new: int) -> 
         "hits": hits,
         "score": hits / max(1, new),
     }
+
+
+class NearestMisses:
+    """The distances of the :data:`KEEP_MISSES` nearest misses stored so far; :meth:`threshold` is the
+    distance a new miss must beat to be stored (infinite until there are that many)."""
+
+    def __init__(self, distances: Sequence[float] | np.ndarray = ()) -> None:
+        self.kept = np.sort(np.asarray(distances, dtype=float))[:KEEP_MISSES]
+
+    @classmethod
+    def of(cls, store: CampaignStore) -> NearestMisses:
+        """From the misses a (resumed) store holds."""
+        cands = store.candidates_frame(order_by_distance=True, predictions=False, limit=store.n_hits() + KEEP_MISSES)
+        return cls(cands.loc[~cands["hit"].astype(bool), "distance"].to_numpy(dtype=float))
+
+    def threshold(self) -> float:
+        return float(self.kept[-1]) if len(self.kept) >= KEEP_MISSES else np.inf
+
+    def add(self, distances: Sequence[float]) -> None:
+        """Record the distances of newly stored misses."""
+        if len(distances):
+            self.kept = np.sort(np.concatenate([self.kept, np.asarray(distances, dtype=float)]))[:KEEP_MISSES]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from hts.campaign import screen
@@ -70,3 +71,43 @@ def test_screen_stores_at_most_keep_per_motif_hits_of_a_motif(tmp_path, tiny_sur
         res.close()
     assert motifs["motif"].value_counts().max() <= 3
     assert sum(e["new_hits_not_stored"] for e in trials["extra"]) > 0  # counted, not stored
+
+
+def test_nearest_misses_threshold_only_once_full(monkeypatch):
+    monkeypatch.setattr(screen, "KEEP_MISSES", 3)
+    misses = screen.NearestMisses([0.9, 0.2])
+    assert misses.threshold() == float("inf")
+    misses.add([0.5, 0.7])
+    assert misses.threshold() == 0.7  # the 3rd nearest of 0.2, 0.5, 0.7, 0.9
+    misses.add([0.1])
+    assert misses.threshold() == 0.5
+    d = [0.0, 0.4, 0.6, 0.45, 0.0]
+    assert list(screen._worth_keeping(np.array(d), misses.threshold())) == [0, 1, 3, 4]
+
+
+def test_a_long_screen_stores_a_bounded_number_of_misses(tmp_path, tiny_surrogate, monkeypatch):
+    """Once KEEP_MISSES misses are stored, a chunk's miss is kept only when nearer than all but a few
+    of them: far fewer than KEEP_NEAREST a chunk, and the nearest ones are never lost (also on resume)."""
+    monkeypatch.setattr(screen, "CHUNK", 1_000)
+    monkeypatch.setattr(screen, "KEEP_NEAREST", 20)
+    monkeypatch.setattr(screen, "KEEP_MISSES", 20)
+    text = campaign_text(tiny_surrogate, strategy="screen").replace(
+        "budget: {iterations: 3, trials_per_iteration: 2, samples_per_trial: 32}\n",
+        "budget: {max_evaluations: 12000}\n",
+    )
+    path = _write(tmp_path, text)
+    summary, out = run_campaign(path, out=tmp_path / "run")
+    assert summary.trials == 12
+    res = CampaignResults.open(out)
+    try:
+        cands = res.store.candidates_frame(predictions=False)
+    finally:
+        res.close()
+    misses = cands[~cands["hit"].astype(bool)]
+    assert 20 <= len(misses) < 12 * 20 // 2  # without the bound: 20 a chunk, 240
+    # each miss stored after the first chunk was nearer than the 20th nearest stored before it
+    for trial in range(1, 12):
+        before = misses.loc[misses["trial_id"] < trial, "distance"].nsmallest(20)
+        later = misses.loc[misses["trial_id"] == trial, "distance"]
+        if len(before) == 20:
+            assert (later < before.max()).all()
