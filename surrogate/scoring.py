@@ -52,8 +52,10 @@ def model_token(model_dir: str | os.PathLike[str]) -> tuple[str, tuple[int, ...]
     return str(root), tuple(stamps)
 
 
-MAX_CACHED = 4
-"""Models a process keeps loaded (the newest); refits during a campaign would otherwise pile up."""
+MAX_CACHED = 2
+"""Models a process keeps loaded: the newest, and the one before it for tasks scheduled before a refit;
+refits during a campaign would otherwise pile up (~13 MB each for the MoS2 default; BENCHMARKS.md,
+"Hardening: fuzzing and soak")."""
 
 
 def load_cached(model_dir: str | os.PathLike[str]) -> SurrogateModel:
