@@ -56,7 +56,11 @@ def run_loop(
         label_ranges if label_ranges is not None else getattr(proposer, "prompt_ranges", None),
     )
     while (stopped := state.stop_reason(should_stop)) is None:
-        for plan in planner.plan(state, state.want()):
+        plans = planner.plan(state, state.want())
+        if not plans:  # e.g. Ax can suggest nothing more in a space it has exhausted
+            stopped = "nothing_to_plan"
+            break
+        for plan in plans:
             if should_stop is not None and should_stop():
                 break
             outcome = run_trial(plan, state, proposer, scorer)
