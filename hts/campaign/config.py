@@ -619,6 +619,9 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_WARNED_INERT_BO: set[tuple[str, str]] = set()
+
+
 def parse_campaign(text: str, source: str = "<campaign>") -> Campaign:
     """Validate campaign YAML text; :class:`ConfigError` names the key, its line, the value and the problem."""
     data, lines = load_yaml(text, source)
@@ -647,7 +650,8 @@ def parse_campaign(text: str, source: str = "<campaign>") -> Campaign:
     problems = _cross_limits(campaign)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(f"{_where(loc, lines)}: {msg}" for loc, msg in problems))
-    if "bo" in data and campaign.strategy != "llm-bo":
+    if "bo" in data and campaign.strategy != "llm-bo" and (source, text) not in _WARNED_INERT_BO:
+        _WARNED_INERT_BO.add((source, text))  # a campaign is parsed more than once in a run: said once
         logging.getLogger(__name__).warning(
             "%s: %s: the bo section has no effect with strategy: %s (only llm-bo plans with it)",
             source,

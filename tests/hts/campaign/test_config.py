@@ -56,3 +56,32 @@ def test_target_window():
     t = c.targets["homo_lumo_gap"]
     assert t.window == pytest.approx((0.9, 1.1))
     assert c.output_dir() == Path("runs/t")
+
+
+def test_a_bo_section_with_another_strategy_is_warned_about_once(caplog):
+    from hts.campaign.config import parse_campaign
+
+    text = (
+        "name: w\nhost: {material: MoS2}\ntargets:\n  homo_lumo_gap: {value: 1.0, tolerance: 0.05}\n"
+        "strategy: screen\nbo: {exploit_trials: 2}\n"
+    )
+    with caplog.at_level("WARNING"):
+        parse_campaign(text, source="w.yaml")
+        parse_campaign(text, source="w.yaml")
+    said = [r.getMessage() for r in caplog.records if "bo section" in r.getMessage()]
+    assert len(said) == 1 and "w.yaml: bo (line 6)" in said[0] and "strategy: screen" in said[0]
+
+
+def test_local_trials_with_switch_knobs_is_refused_naming_both():
+    import pytest
+
+    from hts.campaign.config import parse_campaign
+    from hts.errors import ConfigError
+
+    text = (
+        "name: s\nhost: {material: MoS2}\ntargets:\n  homo_lumo_gap: {value: 1.0, tolerance: 0.05}\n"
+        "strategy: llm-bo\nbo: {defect_knobs: switches, local_trials: 1}\n"
+    )
+    with pytest.raises(ConfigError, match=r"bo.local_trials .* bo.defect_knobs: switches"):
+        parse_campaign(text, source="s.yaml")
+    parse_campaign(text.replace(", local_trials: 1", ""), source="s.yaml")  # the default: no local trials, fine
