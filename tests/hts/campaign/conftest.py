@@ -42,3 +42,21 @@ surrogate: {{model: {model}}}
 dask: {{enabled: false}}
 seed: 3
 {extra}"""
+
+
+def fake_xtb_result(defects) -> dict:
+    """What the oracle returns for a configuration, in place of xTB: converged, the gap falling 0.4 eV
+    per vacancy from 1.8 eV (never below 0)."""
+    n_vac = sum(sp == "VAC" for _, sp in defects)
+    gap = max(0.0, 1.8 - 0.4 * n_vac)
+    return {
+        "energy": -100.0 + n_vac,
+        "energy_per_atom": -2.0,
+        "fermi_level": -5.0,
+        "homo": -6.0,
+        "lumo": -6.0 + gap,
+        "homo_lumo_gap": gap,
+        "e_1": -20.0,
+        "n_fractional": 0,
+        "scf_status": "converged",
+    }

@@ -40,11 +40,17 @@ def _legacy_store(path: Path) -> Path:
     probe = {"local": True, "probe_obs": [[{"a": 4}, 0.2, 32, 3], [{"a": 5}, 0.0, 32, 0]]}
     store.record_trial(_trial(3, "", probe), [])
     store.close()
+    _before_kinds(path, "DROP TABLE IF EXISTS row_digests")  # older than the checksums too
+    return path
+
+
+def _before_kinds(path: Path, digests_sql: str) -> None:
+    """Take a store back to before the kind column and the observations table (``digests_sql``: what
+    happens to its row digests)."""
     with sqlite3.connect(path) as con:
         con.execute("ALTER TABLE trials DROP COLUMN kind")
         con.execute("DROP TABLE observations")
-        con.execute("DROP TABLE IF EXISTS row_digests")  # older than the checksums too
-    return path
+        con.execute(digests_sql)
 
 
 def test_a_legacy_store_reads_its_kinds_and_is_migrated_when_opened_for_writing(tmp_path: Path):
@@ -80,10 +86,7 @@ def test_a_sealed_store_from_before_the_kind_column_is_migrated_and_still_checks
     probe = {"local": True, "probe_obs": [[{"a": 4}, 0.2, 32, 3], [{"a": 5}, 0.0, 32, 0]]}
     store.record_trial(_trial(0, "", probe), [])
     store.close()
-    with sqlite3.connect(path) as con:
-        con.execute("ALTER TABLE trials DROP COLUMN kind")
-        con.execute("DROP TABLE observations")
-        con.execute("DELETE FROM row_digests WHERE tbl IN ('trials', 'observations')")
+    _before_kinds(path, "DELETE FROM row_digests WHERE tbl IN ('trials', 'observations')")
     CampaignStore(sqlite_url(path)).close()  # migrated
     check_sqlite_file(path)
     store = CampaignStore.open(sqlite_url(path))

@@ -11,7 +11,7 @@ from hts.campaign.results import CampaignResults
 from hts.campaign.runner import run_campaign
 from hts.campaign.store import CampaignStore, sqlite_url
 from hts.campaign.verifier import Verifier, motif_groups, thread_submit
-from tests.hts.campaign.conftest import campaign_text
+from tests.hts.campaign.conftest import campaign_text, fake_xtb_result
 
 CALLS: list[tuple] = []
 
@@ -21,19 +21,7 @@ def fake_oracle(host_name, supercell, defects, settings):
     CALLS.append(defects)
     if any(site == 13 for site, _ in defects):
         raise RuntimeError("SCF exploded on site 13")
-    n_vac = sum(sp == "VAC" for _, sp in defects)
-    gap = max(0.0, 1.8 - 0.4 * n_vac)
-    return {
-        "energy": -100.0 + n_vac,
-        "energy_per_atom": -2.0,
-        "fermi_level": -5.0,
-        "homo": -6.0,
-        "lumo": -6.0 + gap,
-        "homo_lumo_gap": gap,
-        "e_1": -20.0,
-        "n_fractional": 0,
-        "scf_status": "converged",
-    }
+    return fake_xtb_result(defects)
 
 
 @pytest.fixture

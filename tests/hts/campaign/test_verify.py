@@ -16,6 +16,7 @@ from hts.campaign.config import parse_campaign
 from hts.campaign.store import CampaignStore, CandidateRecord, TrialRecord, format_defects, sqlite_url
 from hts.campaign.verifier import REFERENCE
 from hts.hosts import get_host
+from tests.hts.campaign.conftest import fake_xtb_result
 
 HOST = get_host("MoS2", (4, 4, 1))
 S = [int(s) for s in HOST.sites_of("S")]
@@ -96,19 +97,7 @@ oracle_calls: list[tuple] = []
 def fake_oracle(host_name, supercell, defects, settings):
     """A stand-in for xTB: converged, its gap falling with the number of vacancies."""
     oracle_calls.append(tuple(defects))
-    n_vac = sum(sp == "VAC" for _, sp in defects)
-    gap = 1.8 - 0.4 * n_vac
-    return {
-        "energy": -100.0 + n_vac,
-        "energy_per_atom": -2.0,
-        "fermi_level": -5.0,
-        "homo": -6.0,
-        "lumo": -6.0 + gap,
-        "homo_lumo_gap": gap,
-        "e_1": -20.0,
-        "n_fractional": 0,
-        "scf_status": "converged",
-    }
+    return fake_xtb_result(defects)
 
 
 def _submit(fn, *args, key):
