@@ -618,6 +618,25 @@ class CampaignStore:
         df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
 
+    @_reads("the candidates")
+    def candidates_since(self, trial_id: int | None) -> pd.DataFrame:
+        """The candidates of the trials after ``trial_id`` (``None``: all), in evaluation order: ``hash``,
+        ``eval_index``, ``trial_id``, ``defects``, ``predictions`` (parsed), ``distance``, ``hit`` and
+        ``motif`` (``None`` for a candidate without one). Candidates are only ever inserted, a trial's
+        all at once, so reading from the last trial seen reads every new candidate exactly once
+        (:mod:`hts.campaign.pool`); the read goes through the ``trial_id`` index."""
+        import pandas as pd
+
+        c, m = self.candidates.c, self.motifs.c
+        columns = [c.hash, c.eval_index, c.trial_id, c.defects, c.predictions, c.distance, c.hit, m.motif]
+        q = sa_select(columns).select_from(self.candidates.outerjoin(self.motifs, m.hash == c.hash))
+        if trial_id is not None:
+            q = q.where(c.trial_id > trial_id)
+        with self.engine.connect() as conn:
+            df = pd.read_sql(q.order_by(c.eval_index), conn)
+        df["predictions"] = df["predictions"].map(json.loads)
+        return df
+
     @_reads("the observations")
     def observations_by_trial(self) -> list[tuple[str, list[Observation]]]:
         """``(kind, observations)`` of every stored trial in trial order (trials of strategies without
@@ -656,6 +675,17 @@ class CampaignStore:
         df["result"] = df["result"].map(json.loads)
         df["created"] = pd.Series(iso_times(df["created"]), index=df.index, dtype=object)
         return df
+
+    @_reads("the oracle results")
+    def oracle_motifs(self) -> dict[str, str | None]:
+        """Every verified candidate's hash and its motif (``None`` for a candidate without one), without
+        reading the results themselves."""
+        import sqlalchemy as sa
+
+        o, m = self.oracle.c, self.motifs.c
+        q = sa.select(o.hash, m.motif).select_from(self.oracle.outerjoin(self.motifs, m.hash == o.hash))
+        with self.engine.connect() as conn:
+            return {str(h): None if motif is None else str(motif) for h, motif in conn.execute(q)}
 
     def integrity_ok(self) -> bool:
         """``PRAGMA integrity_check`` on SQLite (always True for other back ends)."""

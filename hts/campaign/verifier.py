@@ -11,6 +11,16 @@ surrogate's calibrated uncertainty. While the loop runs only candidates with at 
 the campaign has ``oracle.top_k`` verified candidates and waits for the jobs in flight, both within
 the campaign's wall-clock budget.
 
+While the loop runs the candidates come from an :class:`hts.campaign.pool.OraclePool` held in
+memory: each pump reads only the trials stored since the last one, and the pool keeps the candidates
+with at least :data:`MIN_PROBABILITY`, at most :data:`hts.campaign.pool.PER_GROUP` of each motif and
+:data:`hts.campaign.pool.TOTAL` in all (best probability first), so a choice reads only the new
+candidates and weighs a bounded number of rows however large the store grows. The verified
+candidates and their motifs are read from the store once, when the verifier starts, and kept up to
+date as results are stored. The top-up at the end, which may send candidates of any probability and
+runs only while fewer than ``oracle.top_k`` are verified, chooses from the whole store
+(:meth:`hts.campaign.results.CampaignResults.ranked`).
+
 Every result is committed to the store's ``oracle`` table as it arrives, failed SCFs and oracle
 errors included (named in their status, never fatal), so a campaign killed at any moment loses only
 the jobs in flight, and ``--resume`` repeats no finished verification. A Dask worker lost mid-job has
@@ -32,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hts.campaign.config import Campaign, oracle_method
+from hts.campaign.pool import OraclePool
 from hts.campaign.results import CampaignResults
 from hts.campaign.store import CampaignStore, parse_defects
 from hts.defects import DefectConfiguration
@@ -83,6 +94,12 @@ class Verifier:
 
         self.settings = OracleSettings(method=oracle_method(self.campaign))
         self.compute = self.compute or compute_one
+        self.pool = OraclePool(self.campaign.targets, MIN_PROBABILITY)
+        # group (motif, or the hash itself) of every candidate verified or sent to the oracle
+        self.groups: dict[str, str] = {h: m or h for h, m in self.store.oracle_motifs().items()}
+        self.verified: set[str] = set(self.groups)  # hashes with a stored oracle result
+        for hash_ in self.verified:
+            self.pool.discard(hash_, self.groups[hash_])
         if self.store.get_meta(REFERENCE) is None:
             self.reference_job = self._submit((), "oracle-reference")
 
@@ -98,6 +115,7 @@ class Verifier:
         if free > 0:
             for rec in self._choose(free, minimum_probability):
                 defects = tuple(parse_defects(rec["defects"]))
+                self.groups[rec["hash"]] = rec["group"]
                 self.jobs[self._submit(defects, f"oracle-{rec['hash']}")] = (rec["hash"], defects)
         return self.stored - before
 
@@ -175,23 +193,53 @@ class Verifier:
                 result = {**outcome, **derived_properties(config, outcome, pristine, mu)}
         self.store.record_oracle(hash_, status, result)
         self.stored += 1
+        self.verified.add(hash_)
+        self.pool.discard(hash_, self.groups.setdefault(hash_, hash_))
         if self.progress is not None:
             self.progress(self._n_verified(), len(self.jobs), hash_, status)
         if self.on_result is not None:
             self.on_result(self.stored)
 
     def _n_verified(self) -> int:
-        return len(self.store.oracle_frame())
+        return len(self.verified)
+
+    def _busy(self) -> set[str]:
+        """Hashes running on the oracle or done and waiting for the reference."""
+        return {h for h, _ in self.jobs.values()} | {h for h, _, _ in self.waiting}
 
     def _choose(self, k: int, minimum_probability: float) -> list[dict[str, Any]]:
-        """The ``k`` candidates to verify next (see the module docstring)."""
+        """The ``k`` candidates to verify next (see the module docstring): from the pool while the
+        threshold is at least the pool's, else from the whole store."""
+        if minimum_probability >= self.pool.minimum:
+            return self._choose_pooled(k, minimum_probability)
+        return self._choose_ranked(k, minimum_probability)
+
+    def _choose_pooled(self, k: int, minimum_probability: float) -> list[dict[str, Any]]:
+        """:meth:`_choose` from the pool, brought up to date first."""
+        import numpy as np
+
+        from hts.campaign.acquisition import select_for_oracle
+
+        self.pool.update(self.store)
+        busy = self._busy()
+        rows = self.pool.choices(exclude=busy | self.verified, minimum=minimum_probability)
+        if not rows:
+            return []
+        credited = {self.groups.get(h, h) for h in self.verified | busy}
+        mean = np.array([r.mean for r in rows], dtype=float)
+        std = np.array([r.std for r in rows], dtype=float)
+        chosen = select_for_oracle(mean, std, [r.group for r in rows], self.campaign.targets, k, credited=credited)
+        return [rows[i].record() for i in chosen]
+
+    def _choose_ranked(self, k: int, minimum_probability: float) -> list[dict[str, Any]]:
+        """:meth:`_choose` from the whole store, read and ranked as ``hts status`` ranks it."""
         from hts.campaign.acquisition import marginal_hit_probability, select_for_oracle
 
         results = CampaignResults(self.out_dir, self.campaign, self.host, self.store)
         ranked = results.ranked()
         if ranked.empty:
             return []
-        busy = {h for h, _ in self.jobs.values()} | {h for h, _, _ in self.waiting}
+        busy = self._busy()
         verified = ranked["oracle_status"].notna() if "oracle_status" in ranked else ranked["hash"].isna()
         groups = motif_groups(ranked)
         credited = set(groups[verified | ranked["hash"].isin(busy)])
@@ -203,7 +251,9 @@ class Verifier:
         keep = marginal_hit_probability(mean, std, windows) >= minimum_probability
         pool, mean, std = pool[keep], mean[keep], std[keep]
         rows = select_for_oracle(mean, std, list(groups[pool.index]), self.campaign.targets, k, credited=credited)
-        return [{str(k): v for k, v in pool.iloc[r].to_dict().items()} for r in rows]
+        return [
+            {**{str(c): v for c, v in pool.iloc[r].to_dict().items()}, "group": groups[pool.index[r]]} for r in rows
+        ]
 
 
 def motif_groups(ranked: pd.DataFrame) -> pd.Series:
