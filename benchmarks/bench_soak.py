@@ -67,6 +67,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
     ap.add_argument("--summarise", action="store_true", help="only recompute the summary and plot of --out")
     ap.add_argument("--hours", type=float, default=None, help="wall-clock budget, with the oracle beside generation")
+    ap.add_argument(
+        "--strategy",
+        choices=["llm-bo", "screen"],
+        default="llm-bo",
+        help="llm-bo: the most moving parts; screen: the default",
+    )
     args = ap.parse_args()
     if args.summarise:
         old = json.loads(args.out.read_text())
@@ -81,7 +87,7 @@ def main() -> None:
     from hts.campaign.runner import run_campaign
 
     data = yaml.safe_load(args.campaign.read_text())
-    data["strategy"] = "llm-bo"  # the loop with the LLM, Ax and every trial kind: the most moving parts
+    data["strategy"] = args.strategy
     trials = -(-args.evaluations // args.samples)
     data["budget"] = {
         "iterations": trials,
@@ -99,6 +105,8 @@ def main() -> None:
             "samples_per_trial": args.samples,
             "wall_clock_hours": args.hours,
         }
+        if args.strategy == "screen":  # stopped by the clock: far more configurations than it can score
+            data["budget"]["max_evaluations"] = 10**9
         data["oracle"] = {"enabled": True, "top_k": 1, "share": 0.5, "refit_surrogate": True}
         from hts.campaign.verifier import Verifier
 

@@ -26,14 +26,19 @@ calibration for this mode). A separate model per target (rather than ``MultiRMSE
 per-target uncertainty, lets targets have different labelled rows, and loses nothing in speed.
 Intervals assume a Gaussian predictive distribution (``mean +- z * std``). Raw CatBoost variances
 are over-confident on small training sets (measured: the 90 % interval covered 45-75 % of held-out
-values with ``RMSEWithUncertainty``, 6-12 % with the knowledge variance alone), so
-:meth:`SurrogateModel.fit` calibrates them by default: a split-conformal factor per target and
-uncertainty mode, estimated on 20 % of the training rows with a second regressor, multiplies the
-predicted std (stored in ``model.json`` under ``calibration``). The coverage of the 90 % interval
-on held-out data is reported by ``hts surrogate eval``.
+values with ``RMSEWithUncertainty``, 6-12 % with the knowledge variance alone) and the knowledge
+spread hardly varies between configurations whose errors differ five-fold, so
+:meth:`SurrogateModel.fit` calibrates by default from out-of-fold residuals (:data:`CALIBRATION_FOLDS`
+extra fits per target): each target gets an :class:`~surrogate.error_model.ErrorModel`, a
+per-configuration std learned from the residuals and calibrated to cover 90 %, which is the
+prediction's ``std`` in either mode; the ensemble and variance-head parts (``knowledge_std``,
+``data_std``) stay as diagnostics, each scaled by its own split-conformal factor (stored in
+``model.json`` under ``calibration``). The coverage of the 90 % interval on held-out data is reported
+by ``hts surrogate eval``.
 
 A model directory holds ``model.json`` (featuriser name and settings, host, targets, feature names,
-CatBoost parameters, calibration, package versions, training record) and ``<target>.cbm`` per target.
+CatBoost parameters, calibration, package versions, training record), ``<target>.cbm`` per target
+and, for a calibrated model, ``<target>.error.cbm`` (its error model).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import numpy as np
 from hts.defects import ConfigBatch
 from hts.errors import ConfigError, InputDataError, ModelError
 from surrogate.baseline import EXTENSIVE_TARGETS, LinearBaseline, rule_counts
+from surrogate.error_model import ErrorModel, descriptors
 from surrogate.features import Featuriser, make_featuriser
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,6 +85,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 VIRTUAL_ENSEMBLES = 10
 MIN_LABELLED = 10
 MIN_CALIBRATION = 50
+CALIBRATION_FOLDS = 4
+ERROR_MODEL_SUFFIX = ".error.cbm"
 CALIBRATION_LEVEL = 0.9
 PREDICT_CHUNK = 65536
 
@@ -96,8 +104,9 @@ def _z(level: float) -> float:
 class Prediction:
     """Predictions for N configurations and T targets: ``mean`` and ``std`` are (N, T) arrays.
 
-    ``std`` is the total predictive standard deviation; ``data_std`` and ``knowledge_std`` its parts
-    (``knowledge_std`` is NaN with ``uncertainty="data"``).
+    ``std`` is the predictive standard deviation: the target's error model's where it has one, else
+    ``sqrt(data_std**2 + knowledge_std**2)``; ``data_std`` and ``knowledge_std`` are CatBoost's own
+    parts (``knowledge_std`` is NaN with ``uncertainty="data"``).
     """
 
     targets: list[str]
@@ -201,6 +210,47 @@ def _labels_matrix(labels: Mapping[str, Any] | pd.DataFrame, targets: Sequence[s
     return out
 
 
+def _calibrate(
+    fit_one: Any, rows: np.ndarray, yt: np.ndarray, X: Any, batch: ConfigBatch, text: Any, params: Any, seed: int
+) -> tuple[dict[str, Any], ErrorModel]:
+    """Out-of-fold residuals of one target (:data:`CALIBRATION_FOLDS` fits of ``fit_one`` on the other
+    folds' rows) and what they calibrate: the split-conformal factor of each uncertainty mode's raw
+    std (``calibration[target][mode]["std_scale"]``) and the target's :class:`ErrorModel`."""
+    from catboost import Pool
+
+    n = rows.size
+    fold = np.empty(n, dtype=int)
+    fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % CALIBRATION_FOLDS
+    mu = np.empty(n)
+    raw = {mode: np.empty(n) for mode in UNCERTAINTY_MODES}
+    for f in range(CALIBRATION_FOLDS):
+        held = np.flatnonzero(fold == f)
+        aux, aux_base = fit_one(rows[fold != f], yt[fold != f], f", calibration fold {f + 1}")
+        Xc = X.iloc[rows[held]].reset_index(drop=True) if hasattr(X, "iloc") else X[rows[held]]
+        data_c: Any = Pool(Xc, text_features=text) if text else Xc
+        offset = aux_base.predict(batch.take(rows[held])) if aux_base is not None else 0.0
+        for mode in UNCERTAINTY_MODES:
+            m, dv, kv = _raw_predict(aux, data_c, mode, 1)
+            mu[held] = m + offset
+            raw[mode][held] = np.sqrt(np.maximum(dv, 0) + np.nan_to_num(np.maximum(kv, 0)))
+    residual = np.abs(yt - mu)
+    cal: dict[str, Any] = {"n_cal": n, "folds": CALIBRATION_FOLDS}
+    level = min(1.0, np.ceil((n + 1) * CALIBRATION_LEVEL) / n)
+    for mode in UNCERTAINTY_MODES:
+        ratio = residual / np.maximum(raw[mode], 1e-12)
+        q = float(np.quantile(ratio, level, method="higher"))
+        # A relative factor on a predicted std stays within [0.05, 100]; for a mean-only loss in
+        # "data" mode the "std" is 1 and the factor is the residuals' width itself.
+        lo_hi = (1e-9, 1e9) if (mode == "data" and not has_variance_head(params)) else (0.05, 100.0)
+        cal[mode] = {
+            "std_scale": float(np.clip(q / _z(CALIBRATION_LEVEL), *lo_hi)),
+            "raw_coverage_90": float((ratio <= _z(0.9)).mean()),
+        }
+    error_model = ErrorModel.fit(descriptors(batch.take(rows)), residual, seed=seed)
+    cal["error_model"] = error_model.to_json()
+    return cal, error_model
+
+
 class SurrogateModel:
     """Per-target CatBoost regressors behind one featuriser, for one host."""
 
@@ -214,6 +264,7 @@ class SurrogateModel:
         meta: Mapping[str, Any] | None = None,
         calibration: Mapping[str, Any] | None = None,
         baselines: Mapping[str, LinearBaseline] | None = None,
+        error_models: Mapping[str, ErrorModel] | None = None,
     ) -> None:
         self.featuriser = featuriser
         self.host = host
@@ -223,6 +274,7 @@ class SurrogateModel:
         self.meta: dict[str, Any] = dict(meta or {})
         self.calibration: dict[str, Any] = dict(calibration or {})
         self.baselines: dict[str, LinearBaseline] = dict(baselines or {})
+        self.error_models: dict[str, ErrorModel] = dict(error_models or {})
         self.feature_names = featuriser.feature_names(host)
         missing = [t for t in self.targets if t not in self.models]
         if missing:
@@ -270,7 +322,6 @@ class SurrogateModel:
         drop_nan: bool = True,
         min_labelled: int = MIN_LABELLED,
         calibrate: bool = True,
-        calibration_fraction: float = 0.2,
         meta: Mapping[str, Any] | None = None,
         linear_baseline: Mapping[str, str | None] | None = None,
     ) -> SurrogateModel:
@@ -281,10 +332,12 @@ class SurrogateModel:
         Raises :class:`InputDataError` for an empty batch, infinite labels, a target with fewer than
         ``min_labelled`` labelled rows, or a constant target.
 
-        With ``calibrate`` (and at least 50 labelled rows) a second regressor per target is fitted on
-        ``1 - calibration_fraction`` of the rows to measure, on the rest, the factor that makes the
-        90 % interval cover 90 % (split-conformal); predictions scale their std by it. Training
-        takes about twice as long; the final regressor still sees every labelled row.
+        With ``calibrate`` (and at least 50 labelled rows) :data:`CALIBRATION_FOLDS` more regressors
+        per target give every labelled row an out-of-fold prediction; their residuals calibrate the
+        std (:func:`_calibrate`): an :class:`~surrogate.error_model.ErrorModel` per target, whose
+        per-configuration std predictions use, and the split-conformal factors of the ensemble and
+        constant stds. Training takes about ``1 + CALIBRATION_FOLDS`` times as long; the final
+        regressor still sees every labelled row.
 
         ``linear_baseline`` maps targets to a :class:`~surrogate.baseline.LinearBaseline`
         normalisation (default :data:`~surrogate.baseline.EXTENSIVE_TARGETS`, the energies; ``{}``
@@ -319,6 +372,7 @@ class SurrogateModel:
         models: dict[str, CatBoostRegressor] = {}
         record: dict[str, Any] = {"n_rows": len(batch), "per_target": {}}
         calibration: dict[str, Any] = {}
+        error_models: dict[str, ErrorModel] = {}
         for j, t in enumerate(targets):
             ok = np.isfinite(y[:, j])
             n_ok = int(ok.sum())
@@ -361,35 +415,13 @@ class SurrogateModel:
                 baselines[t] = base_t
             record["per_target"][t] = {"n_train": n_ok, "n_nan": nan_counts[t]}
             if calibrate and n_ok >= MIN_CALIBRATION:
-                # Split-conformal scale of the std: fit on 80 % of the rows, measure |error| / std on
-                # the other 20 %, scale so that the 90 % interval covers 90 % of them.
-                perm = np.random.default_rng(seed + 7919 * (j + 1)).permutation(n_ok)
-                n_cal = max(10, round(calibration_fraction * n_ok))
-                aux, aux_base = fit_one(rows[perm[n_cal:]], yt[perm[n_cal:]], ", calibration")
-                Xc = X.iloc[rows[perm[:n_cal]]].reset_index(drop=True) if hasattr(X, "iloc") else X[rows[perm[:n_cal]]]
-                yc = yt[perm[:n_cal]]
-                if aux_base is not None:
-                    yc = yc - aux_base.predict(batch.take(rows[perm[:n_cal]]))
-                data_c: Any = Pool(Xc, text_features=text) if text else Xc
-                cal_t: dict[str, Any] = {"n_cal": n_cal}
-                for mode in UNCERTAINTY_MODES:
-                    mu, dv, kv = _raw_predict(aux, data_c, mode, thread_count)
-                    s = np.sqrt(np.maximum(dv, 0) + np.nan_to_num(np.maximum(kv, 0)))
-                    ratio = np.abs(yc - mu) / np.maximum(s, 1e-12)
-                    level = min(1.0, np.ceil((n_cal + 1) * CALIBRATION_LEVEL) / n_cal)
-                    q = float(np.quantile(ratio, level, method="higher"))
-                    # A relative factor on a predicted std stays within [0.05, 100]; for a mean-only
-                    # loss in "data" mode the "std" is 1 and the factor is the residuals' width itself.
-                    lo_hi = (1e-9, 1e9) if (mode == "data" and not has_variance_head(merged)) else (0.05, 100.0)
-                    cal_t[mode] = {
-                        "std_scale": float(np.clip(q / _z(CALIBRATION_LEVEL), *lo_hi)),
-                        "raw_coverage_90": float((ratio <= _z(0.9)).mean()),
-                    }
-                calibration[t] = cal_t
+                calibration[t], error_models[t] = _calibrate(
+                    fit_one, rows, yt, X, batch, text, merged, seed + 7919 * (j + 1)
+                )
             elif calibrate:
                 log.warning("target %s: %d labelled rows are too few to calibrate the uncertainty", t, n_ok)
         full_meta = {"training": record, **(meta or {})}
-        return cls(featuriser, batch.host, targets, models, merged, full_meta, calibration, baselines)
+        return cls(featuriser, batch.host, targets, models, merged, full_meta, calibration, baselines, error_models)
 
     # -- prediction -----------------------------------------------------------------------------
     def predict_features(
@@ -422,12 +454,14 @@ class SurrogateModel:
             from catboost import Pool
 
             data = Pool(X, text_features=self.featuriser.text_features)
-        if self.baselines and (batch is None or len(batch) != n):
+        needs_batch = [*self.baselines, *self.error_models]
+        if needs_batch and (batch is None or len(batch) != n):
             raise ModelError(
-                f"targets {', '.join(self.baselines)} have a linear baseline: pass the batch of configurations "
-                "(model.predict(batch), or predict_features(X, batch=batch))"
+                f"targets {', '.join(dict.fromkeys(needs_batch))} have a linear baseline or an error model: pass the "
+                "batch of configurations (model.predict(batch), or predict_features(X, batch=batch))"
             )
         counts = rule_counts(batch) if self.baselines and batch is not None else None  # once for all targets
+        desc = descriptors(batch) if self.error_models and batch is not None else None
         scale = np.ones(len(self.targets))
         if uncertainty == "data" and not has_variance_head(self.params):
             missing = [t for t in self.targets if "std_scale" not in self.calibration.get(t, {}).get("data", {})]
@@ -445,6 +479,9 @@ class SurrogateModel:
         data_std = np.sqrt(np.maximum(data_var, 0.0)) * scale
         know_std = np.sqrt(np.maximum(know_var, 0.0)) * scale
         total = np.sqrt(data_std**2 + np.nan_to_num(know_std) ** 2)
+        for j, t in enumerate(self.targets):  # a target's error model is its std, in either mode
+            if t in self.error_models:
+                total[:, j] = self.error_models[t].std(desc, thread_count)  # type: ignore[arg-type]
         return Prediction(self.targets, mean, total, data_std, know_std)
 
     def std_scale(self, target: str, uncertainty: str = "total") -> float:
@@ -505,6 +542,8 @@ class SurrogateModel:
         try:
             for t in self.targets:
                 self.models[t].save_model(str(tmp / f"{t}.cbm"))
+            for t, em in self.error_models.items():
+                em.regressor.save_model(str(tmp / f"{t}{ERROR_MODEL_SUFFIX}"))
             (tmp / MODEL_JSON).write_text(json.dumps(jsonable(self.describe()), indent=2, allow_nan=False) + "\n")
             if root.exists():
                 shutil.rmtree(root)
@@ -577,6 +616,7 @@ class SurrogateModel:
                     f"{info_path}: the baseline of {t} has {len(b.weights)} defect types, "
                     f"{host.key} has {len(host.rules)}"
                 )
+        error_models = _load_error_models(root, targets, info.get("calibration") or {})
         model = cls(
             feat,
             host,
@@ -586,9 +626,28 @@ class SurrogateModel:
             info.get("meta"),
             info.get("calibration"),
             baselines,
+            error_models,
         )
         model.meta.setdefault("path", str(root))
         return model
+
+
+def _load_error_models(root: Path, targets: Sequence[str], calibration: Mapping[str, Any]) -> dict[str, ErrorModel]:
+    """The error models that ``model.json``'s calibration names (models saved before them have none:
+    their std stays the calibrated ensemble or constant std)."""
+    out = {}
+    for t in targets:
+        info = calibration.get(t, {}).get("error_model") if isinstance(calibration.get(t), Mapping) else None
+        if info is None:
+            continue
+        f = root / f"{t}{ERROR_MODEL_SUFFIX}"
+        if not f.is_file():
+            raise ModelError(f"{root} is incomplete: {f.name} (the error model of {t}) is missing")
+        try:
+            out[t] = ErrorModel.load(f, info)
+        except Exception as exc:
+            raise ModelError(f"cannot load {f}: {exc}") from None
+    return out
 
 
 def jsonable(obj: Any) -> Any:

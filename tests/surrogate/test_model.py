@@ -13,6 +13,7 @@ import pytest
 from hts.defects import ConfigBatch
 from hts.errors import ConfigError, InputDataError, ModelError
 from hts.hosts import get_host
+from surrogate.error_model import descriptors
 from surrogate.features import SparseFeaturiser
 from surrogate.model import SurrogateModel
 from tests.surrogate.conftest import FIT_TARGETS, SMALL_PARAMS
@@ -36,7 +37,12 @@ def test_prediction_shapes_and_uncertainty(model: SurrogateModel, dataset: Synth
     data = model.predict(batch, uncertainty="data")
     assert total.mean.shape == (len(batch), len(FIT_TARGETS)) == data.mean.shape
     assert (total.std > 0).all() and np.isfinite(total.knowledge_std).all()
-    np.testing.assert_allclose(total.std**2, total.data_std**2 + total.knowledge_std**2, rtol=1e-6)
+    # A calibrated model's std is its error model's, per configuration and equal in both modes.
+    assert set(model.error_models) == set(FIT_TARGETS)
+    for j, t in enumerate(FIT_TARGETS):
+        np.testing.assert_allclose(total.std[:, j], model.error_models[t].std(descriptors(batch)), rtol=1e-9)
+    np.testing.assert_allclose(total.std, data.std, rtol=1e-9)
+    assert np.ptp(total.std, axis=0).min() > 0  # not one width for every configuration
     assert np.isnan(data.knowledge_std).all()
     lo, hi = total.interval(0.9)
     assert (lo < total.mean).all() and (hi > total.mean).all()
@@ -59,7 +65,8 @@ def test_save_load_roundtrip(model: SurrogateModel, model_dir: Path, dataset: Sy
     assert info["featuriser"] == {"name": "sparse", "settings": {"n_dist": 4, "close_cutoff": 3.5}}
     assert info["host"]["key"] == "MoS2-4x4x1" and info["targets"] == FIT_TARGETS
     assert "catboost" in info["versions"] and info["meta"]["split"]["n_test"] == len(info["meta"]["split"]["test_ids"])
-    assert sorted(p.name for p in model_dir.glob("*.cbm")) == sorted(f"{t}.cbm" for t in FIT_TARGETS)
+    expected = [f"{t}.cbm" for t in FIT_TARGETS] + [f"{t}.error.cbm" for t in FIT_TARGETS]
+    assert sorted(p.name for p in model_dir.glob("*.cbm")) == sorted(expected)
     with pytest.raises(ModelError, match="already exists"):
         model.save(model_dir)
 
@@ -72,6 +79,11 @@ def test_load_refuses_broken_or_mismatched(model_dir: Path, tmp_path: Path) -> N
     (broken / "formation_energy.cbm").unlink()
     with pytest.raises(ModelError, match="formation_energy.cbm"):
         SurrogateModel.load(broken)
+    no_error_model = tmp_path / "no_error_model"
+    shutil.copytree(model_dir, no_error_model)
+    (no_error_model / "homo_lumo_gap.error.cbm").unlink()
+    with pytest.raises(ModelError, match="error model of homo_lumo_gap"):
+        SurrogateModel.load(no_error_model)
     tampered = tmp_path / "tampered"
     shutil.copytree(model_dir, tampered)
     info = json.loads((tampered / "model.json").read_text())
@@ -146,7 +158,7 @@ def test_calibration_widens_overconfident_intervals(trained, dataset: SyntheticD
         scale = model.std_scale(t)
         assert scale > 1.0
         err = np.abs(dataset.table[t].to_numpy()[test] - pred.mean[:, j])
-        raw_cover = float((err <= 1.645 * pred.std[:, j] / scale).mean())
+        raw_cover = float((err <= 1.645 * pred.knowledge_std[:, j] / scale).mean())  # the ensemble's own spread
         cal_cover = trained.evaluation.metrics[t]["coverage_90"]
         assert cal_cover == pytest.approx(float((err <= 1.645 * pred.std[:, j]).mean()), abs=1e-3)
         assert cal_cover > raw_cover and cal_cover >= 0.75, (t, raw_cover, cal_cover)
@@ -163,15 +175,15 @@ def test_calibration_widens_overconfident_intervals(trained, dataset: SyntheticD
 
 
 def test_mean_only_loss_data_mode_is_a_calibrated_constant(dataset: SyntheticDataset) -> None:
-    """The default loss (RMSE) has no data variance: ``data`` mode gives one calibrated width per
-    target, and without calibration it is refused rather than made up."""
+    """The default loss (RMSE) has no data variance: ``data`` mode's own part is one calibrated width
+    per target (the std is the error model's), and without calibration it is refused rather than made up."""
     batch = dataset.batch()
     labels = dataset.table[FIT_TARGETS]
     calibrated = SurrogateModel.fit(SparseFeaturiser(), batch, labels, FIT_TARGETS, params=SMALL_PARAMS, thread_count=1)
     assert calibrated.params["loss_function"] == "RMSE"
     data = calibrated.predict(batch, uncertainty="data")
     for j, t in enumerate(FIT_TARGETS):
-        assert np.unique(data.std[:, j]).size == 1 and data.std[0, j] > 0, t
+        assert np.unique(data.data_std[:, j]).size == 1 and data.data_std[0, j] > 0, t
     total = calibrated.predict(batch, uncertainty="total")
     assert (total.data_std == 0).all() and (total.knowledge_std > 0).all()
     np.testing.assert_allclose(total.mean, data.mean, rtol=0.2, atol=0.2)  # ensemble mean vs full model
@@ -190,5 +202,5 @@ def test_variance_head_loss_still_selectable(dataset: SyntheticDataset) -> None:
         SparseFeaturiser(), batch, dataset.table[FIT_TARGETS], FIT_TARGETS, params=params, thread_count=1
     )
     data = m.predict(batch, uncertainty="data")
-    assert np.unique(data.std[:, 0]).size > 1  # a per-row data variance
+    assert np.unique(data.data_std[:, 0]).size > 1  # a per-row data variance
     assert (m.predict(batch).data_std > 0).all()
