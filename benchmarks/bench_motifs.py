@@ -133,6 +133,7 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
         try:
             s = res.summary()
             course = verification_course(res.store.motifs_frame(), res.oracle_results()) if oracle else {}
+            picks = oracle_picks(res) if oracle else []
         finally:
             res.close()
     verified = (
@@ -167,7 +168,21 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
         "trials": summary.trials,
         **verified,
         **course,
+        **({"oracle_picks": picks} if oracle else {}),
     }
+
+
+def oracle_picks(res: Any) -> list[dict[str, Any]]:
+    """Every verified candidate: its motif, the surrogate's mean and std and xTB's value per target, and
+    xTB's verdict (what the shortlist precision is made of)."""
+    ranked = res.ranked()
+    if "oracle_status" not in ranked:
+        return []
+    names = list(res.campaign.targets)
+    cols = ["hash", "motif", "oracle_status", "oracle_hit"]
+    cols += [f"{k}_{n}" for n in names for k in ("pred", "std", "oracle") if f"{k}_{n}" in ranked]
+    rows = ranked.loc[ranked["oracle_status"].notna(), [c for c in cols if c in ranked]]
+    return json.loads(rows.to_json(orient="records"))
 
 
 def run_in_child(campaign_file: Path, strategy: str, seed: int, seconds: float, oracle: bool = False) -> dict[str, Any]:
