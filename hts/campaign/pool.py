@@ -57,14 +57,8 @@ class PoolRow:
     group: str  # the motif, or the candidate's own hash when it has none
 
     def record(self) -> dict[str, Any]:
-        """What the verifier submits: ``hash``, ``defects``, ``group``, ``probability`` and ``mean``."""
-        return {
-            "hash": self.hash,
-            "defects": self.defects,
-            "group": self.group,
-            "probability": self.probability,
-            "mean": list(self.mean),
-        }
+        """What the verifier submits: ``hash``, ``defects``, ``group`` and ``probability``."""
+        return {"hash": self.hash, "defects": self.defects, "group": self.group, "probability": self.probability}
 
 
 def _best_first(row: PoolRow) -> tuple[float, int]:

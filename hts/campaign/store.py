@@ -637,20 +637,6 @@ class CampaignStore:
         df["predictions"] = df["predictions"].map(json.loads)
         return df
 
-    @_reads("the oracle results")
-    def verified_predictions(self) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-        """``(hash, defects, predictions, oracle result)`` of every verified candidate whose oracle run
-        gave a result (status neither ``error`` nor ``failed``), in the order verified."""
-        o, c = self.oracle.c, self.candidates.c
-        q = (
-            sa_select([o.hash, c.defects, c.predictions, o.result])
-            .select_from(self.oracle.join(self.candidates, c.hash == o.hash))
-            .where(o.status.notin_(["error", "failed"]))
-            .order_by(o.created)
-        )
-        with self.engine.connect() as conn:
-            return [(str(h), str(d), json.loads(p), json.loads(r)) for h, d, p, r in conn.execute(q)]
-
     @_reads("the observations")
     def observations_by_trial(self) -> list[tuple[str, list[Observation]]]:
         """``(kind, observations)`` of every stored trial in trial order (trials of strategies without

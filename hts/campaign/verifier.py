@@ -6,9 +6,7 @@ in flight on the campaign's Dask cluster while the loop generates and scores. Th
 the results that have come in and fills the free slots with the candidates that maximise the expected
 number of *new verified motifs* (:mod:`hts.campaign.acquisition`): motifs that no finished or running
 verification covers, weighed by their probability of being inside every target window under the
-surrogate's calibrated uncertainty, its means shifted by what earlier verifications showed about the
-surrogate's bias for the candidate's vacancy class (:mod:`hts.campaign.residuals`: a rejected Mo
-vacancy makes the next decorated Mo vacancy less likely to be sent). While the loop runs only candidates with at least
+surrogate's calibrated uncertainty. While the loop runs only candidates with at least
 :data:`MIN_PROBABILITY` of being inside are sent; at the end :meth:`Verifier.finish` verifies until
 the campaign has ``oracle.top_k`` verified candidates and waits for the jobs in flight, both within
 the campaign's wall-clock budget.
@@ -45,9 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from hts.campaign.config import Campaign, oracle_method
 from hts.campaign.pool import OraclePool
-from hts.campaign.residuals import OracleResiduals, VacancyClass, vacancy_classes
 from hts.campaign.results import CampaignResults
-from hts.campaign.store import CampaignStore, format_defects, parse_defects
+from hts.campaign.store import CampaignStore, parse_defects
 from hts.defects import DefectConfiguration
 from hts.hosts import Host
 
@@ -103,12 +100,6 @@ class Verifier:
         self.verified: set[str] = set(self.groups)  # hashes with a stored oracle result
         for hash_ in self.verified:
             self.pool.discard(hash_, self.groups[hash_])
-        self.residuals = OracleResiduals(list(self.campaign.targets))
-        self.classes: dict[str, VacancyClass] = {}  # the vacancy class of every candidate weighed so far
-        self.predicted: dict[str, list[float]] = {}  # the surrogate's mean of each candidate in flight
-        for hash_, defects, predictions, result in self.store.verified_predictions():
-            mean = [predictions.get(t, [float("nan")])[0] for t in self.campaign.targets]
-            self.residuals.add(self._classes_of([(hash_, defects)])[0], mean, result)
         if self.store.get_meta(REFERENCE) is None:
             self.reference_job = self._submit((), "oracle-reference")
 
@@ -125,7 +116,6 @@ class Verifier:
             for rec in self._choose(free, minimum_probability):
                 defects = tuple(parse_defects(rec["defects"]))
                 self.groups[rec["hash"]] = rec["group"]
-                self.predicted[rec["hash"]] = rec["mean"]
                 self.jobs[self._submit(defects, f"oracle-{rec['hash']}")] = (rec["hash"], defects)
         return self.stored - before
 
@@ -202,9 +192,6 @@ class Verifier:
                 config = DefectConfiguration.from_mapping(self.host, defects)
                 result = {**outcome, **derived_properties(config, outcome, pristine, mu)}
         self.store.record_oracle(hash_, status, result)
-        predicted = self.predicted.pop(hash_, None)
-        if status not in ("error", "failed") and predicted is not None:
-            self.residuals.add(self._classes_of([(hash_, format_defects(defects))])[0], predicted, result)
         self.stored += 1
         self.verified.add(hash_)
         self.pool.discard(hash_, self.groups.setdefault(hash_, hash_))
@@ -240,7 +227,6 @@ class Verifier:
             return []
         credited = {self.groups.get(h, h) for h in self.verified | busy}
         mean = np.array([r.mean for r in rows], dtype=float)
-        mean = mean + self.residuals.shift(self._classes_of([(r.hash, r.defects) for r in rows]))
         std = np.array([r.std for r in rows], dtype=float)
         chosen = select_for_oracle(mean, std, [r.group for r in rows], self.campaign.targets, k, credited=credited)
         return [rows[i].record() for i in chosen]
@@ -260,28 +246,14 @@ class Verifier:
         pool = ranked[~verified & ~ranked["hash"].isin(busy)]
         names = list(self.campaign.targets)
         mean = pool[[f"pred_{n}" for n in names]].to_numpy(dtype=float)
-        mean = mean + self.residuals.shift(self._classes_of(list(zip(pool["hash"], pool["defects"], strict=True))))
         std = pool[[f"std_{n}" for n in names]].to_numpy(dtype=float)
         windows = [self.campaign.targets[n].window for n in names]
         keep = marginal_hit_probability(mean, std, windows) >= minimum_probability
         pool, mean, std = pool[keep], mean[keep], std[keep]
         rows = select_for_oracle(mean, std, list(groups[pool.index]), self.campaign.targets, k, credited=credited)
         return [
-            {
-                **{str(c): v for c, v in pool.iloc[r].to_dict().items()},
-                "group": groups[pool.index[r]],
-                "mean": [float(x) for x in mean[r]],
-            }
-            for r in rows
+            {**{str(c): v for c, v in pool.iloc[r].to_dict().items()}, "group": groups[pool.index[r]]} for r in rows
         ]
-
-    def _classes_of(self, candidates: list[tuple[str, str]]) -> list[VacancyClass]:
-        """The vacancy class of each ``(hash, defects text)``, computed once per candidate."""
-        new = [(h, d) for h, d in dict(candidates).items() if h not in self.classes]
-        if new:
-            keys = vacancy_classes(self.host, [tuple(parse_defects(d)) for _, d in new])
-            self.classes.update(zip([h for h, _ in new], keys, strict=True))
-        return [self.classes[h] for h, _ in candidates]
 
 
 def motif_groups(ranked: pd.DataFrame) -> pd.Series:
