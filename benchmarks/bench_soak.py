@@ -1,11 +1,11 @@
 """Soak: a long campaign on the embedded default with resident memory sampled through the run.
 
-The campaign (default: ``campaigns/mos2_midgap.yaml``, llm-bo, the shipped generator and
-surrogate, Dask LocalCluster with 2 workers) runs with a large evaluation budget while a thread
-samples the resident set size (RSS) of the campaign process and of its Dask worker processes every
-``--every`` seconds. Reported: RSS after warm-up (the first ``--warmup`` fraction of the
-evaluations) and at the end, the growth in per cent, and the number of candidates scored by the
-surrogate. Goal: growth under 10 % after warm-up.
+The campaign (default: ``campaigns/mos2_midgap.yaml``, llm-bo or, with ``--strategy screen``, the
+shipped campaigns' default; the shipped generator and surrogate, Dask LocalCluster with 2 workers)
+runs with a large evaluation budget while a thread samples the resident set size (RSS) of the
+campaign process and of its Dask worker processes every ``--every`` seconds. Reported: RSS after
+warm-up (the first ``--warmup`` fraction of the evaluations) and at the end, the growth in per cent,
+and the number of candidates scored by the surrogate. Goal: growth under 10 % after warm-up.
 
 With ``--hours H`` the campaign runs for H hours of wall clock instead, with the oracle verifying
 beside generation (``oracle.share`` 0.5) and ``refit_surrogate`` on; then also reported: oracle jobs
@@ -16,6 +16,7 @@ process (main, each worker) after warm-up.
 Run:
     .venv/bin/python benchmarks/bench_soak.py --evaluations 50000
     .venv/bin/python benchmarks/bench_soak.py --hours 2 --out benchmarks/results/soak_oracle.json
+    .venv/bin/python benchmarks/bench_soak.py --hours 2 --strategy screen --out benchmarks/results/soak_screen.json
 Writes benchmarks/results/soak.json (every sample) and benchmarks/results/soak.png.
 """
 
