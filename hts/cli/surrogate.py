@@ -76,7 +76,9 @@ def train(
     depth: int | None = typer.Option(None, help="CatBoost tree depth (default 6)."),
     learning_rate: float | None = typer.Option(None, help="CatBoost learning rate (default 0.05)."),
     threads: int = typer.Option(2, help="CatBoost threads."),
-    calibrate: bool = typer.Option(True, help="Calibrate the uncertainty on 20 % of the training rows (2x fit time)."),
+    calibrate: bool = typer.Option(
+        True, help="Learn a per-configuration uncertainty from out-of-fold residuals (4 more fits: ~5x fit time)."
+    ),
     host: str | None = typer.Option(None, help="Host material, when the dataset holds several."),
     force: bool = typer.Option(False, help="Overwrite an existing model directory."),
 ) -> None:
