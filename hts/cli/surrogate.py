@@ -170,7 +170,7 @@ def compare(
     seed: int = typer.Option(0, help="Seed of the split and of CatBoost."),
     iterations: int | None = typer.Option(None, help="CatBoost iterations (default 1000)."),
     threads: int = typer.Option(2, help="CatBoost threads."),
-    calibrate: bool = typer.Option(True, help="Calibrate the uncertainty (2x fit time)."),
+    calibrate: bool = typer.Option(True, help="Calibrate the uncertainty per configuration (~5x fit time)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     out: Path | None = typer.Option(None, help="Also write the comparison as JSON to this file."),
     host: str | None = typer.Option(None, help="Host material, when the dataset holds several."),
