@@ -213,8 +213,9 @@ def _labels_matrix(labels: Mapping[str, Any] | pd.DataFrame, targets: Sequence[s
 def _calibrate(
     fit_one: Any, rows: np.ndarray, yt: np.ndarray, X: Any, batch: ConfigBatch, text: Any, params: Any, seed: int
 ) -> tuple[dict[str, Any], ErrorModel]:
-    """Out-of-fold residuals of one target (:data:`CALIBRATION_FOLDS` fits of ``fit_one`` on the other
-    folds' rows) and what they calibrate: the split-conformal factor of each uncertainty mode's raw
+    """Out-of-fold residuals of one target (of the full model's prediction, by :data:`CALIBRATION_FOLDS`
+    fits of ``fit_one`` on the other folds' rows; the ensemble mean differs from it by far less than the
+    errors) and what they calibrate: the split-conformal factor of each uncertainty mode's raw
     std (``calibration[target][mode]["std_scale"]``) and the target's :class:`ErrorModel`."""
     from catboost import Pool
 
@@ -231,7 +232,8 @@ def _calibrate(
         offset = aux_base.predict(batch.take(rows[held])) if aux_base is not None else 0.0
         for mode in UNCERTAINTY_MODES:
             m, dv, kv = _raw_predict(aux, data_c, mode, 1)
-            mu[held] = m + offset
+            if mode == "data":  # the full model's prediction: the residuals are of it in both modes
+                mu[held] = m + offset
             raw[mode][held] = np.sqrt(np.maximum(dv, 0) + np.nan_to_num(np.maximum(kv, 0)))
     residual = np.abs(yt - mu)
     cal: dict[str, Any] = {"n_cal": n, "folds": CALIBRATION_FOLDS}
