@@ -57,34 +57,12 @@ PROPERTIES = sorted({p for w in TARGETS.values() for p in w})
 
 
 def descriptors(batch: Any) -> np.ndarray:
-    """(N, D): defect counts per type, number of defects, close vacancy pairs, largest vacancy cluster."""
-    from surrogate.baseline import rule_counts
+    """(N, D): the product's error-model descriptors (:func:`surrogate.error_model.descriptors`) and
+    the number of vacancies."""
+    from surrogate.error_model import descriptors as product_descriptors
 
-    counts = rule_counts(batch)
-    n_vac, n_pairs = vacancy_measures(batch)
-    return np.column_stack([counts, counts.sum(axis=1), n_pairs, largest_vacancy_cluster(batch), n_vac])
-
-
-def largest_vacancy_cluster(batch: Any) -> np.ndarray:
-    """Size of the largest connected set of vacancies (adjacency of ``hts/campaign/motifs.py``)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    from hts.campaign.motifs import adjacency_cutoff
-    from hts.hosts import VAC
-
-    host = batch.host
-    is_vac = batch.mask & (batch.codes == host.code_of(VAC))
-    sites = np.where(batch.mask, batch.sites, 0)
-    dist = host.distance_matrix[sites[:, :, None], sites[:, None, :]]
-    close = (dist <= adjacency_cutoff(host)) & is_vac[:, :, None] & is_vac[:, None, :]
-    out = np.zeros(len(batch), dtype=float)
-    for i in range(len(batch)):
-        if not is_vac[i].any():
-            continue
-        _, lab = connected_components(csr_matrix(close[i]), directed=False)
-        out[i] = np.bincount(lab[is_vac[i]]).max()
-    return out
+    n_vac, _ = vacancy_measures(batch)
+    return np.column_stack([product_descriptors(batch), n_vac])
 
 
 def fit_error_model(x: np.ndarray, abs_res: np.ndarray, seed: int, folds: int = 4) -> tuple[Any, float]:
