@@ -173,13 +173,14 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
 
 
 def oracle_picks(res: Any) -> list[dict[str, Any]]:
-    """Every verified candidate: its motif, the surrogate's mean and std and xTB's value per target, and
-    xTB's verdict (what the shortlist precision is made of)."""
+    """Every verified candidate: its defects, motif, the surrogate's mean and std and xTB's value per
+    target, and xTB's verdict (what the shortlist precision is made of; the defects let a later model
+    be scored offline on the candidates a campaign actually picked)."""
     ranked = res.ranked()
     if "oracle_status" not in ranked:
         return []
     names = list(res.campaign.targets)
-    cols = ["hash", "motif", "oracle_status", "oracle_hit"]
+    cols = ["hash", "defects", "motif", "oracle_status", "oracle_hit"]
     cols += [f"{k}_{n}" for n in names for k in ("pred", "std", "oracle") if f"{k}_{n}" in ranked]
     rows = ranked.loc[ranked["oracle_status"].notna(), [c for c in cols if c in ranked]]
     return json.loads(rows.to_json(orient="records"))

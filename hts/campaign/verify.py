@@ -51,8 +51,8 @@ def verify_top(
     from hts.cluster import dask_client
     from hts.oracle.blas import fast_blas_env
 
-    # checked as run --resume does: results are never written into a damaged store
-    store = CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite"), check=True)
+    # checked as run --resume does: results are never written into a damaged store, nor a new one made
+    store = CampaignStore(campaign.store_url or sqlite_url(out_dir / "campaign.sqlite"), check=True, create=False)
     try:
         wanted = len(store.oracle_frame()) + (top_k or campaign.oracle.top_k)
         d = campaign.dask

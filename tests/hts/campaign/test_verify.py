@@ -196,3 +196,11 @@ def test_verify_top_with_nothing_to_verify_stores_nothing(tmp_path, cluster):
     out = _campaign_dir(tmp_path, everything, reference=True)
     assert verify.verify_top(CAMPAIGN, HOST, out, top_k=3, progress=None) == 0
     assert oracle_calls == [] and len(_oracle(out)) == len(POOL)
+
+
+def test_verify_top_of_a_folder_without_a_store_refuses_and_creates_nothing(tmp_path, cluster):
+    from hts.errors import StoreError
+
+    with pytest.raises(StoreError, match="no campaign store"):
+        verify.verify_top(CAMPAIGN, HOST, tmp_path, progress=None)
+    assert list(tmp_path.iterdir()) == [] and oracle_calls == []
