@@ -132,7 +132,7 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
         res = CampaignResults.open(out)
         try:
             s = res.summary()
-            course = verification_course(res.store.motifs_frame(), res.oracle_results()) if oracle else {}
+            course = verification_course(res.store.motifs_frame(oracle=True), res.oracle_results()) if oracle else {}
             picks = oracle_picks(res) if oracle else []
         finally:
             res.close()
@@ -180,7 +180,7 @@ def oracle_picks(res: Any) -> list[dict[str, Any]]:
     if "oracle_status" not in ranked:
         return []
     names = list(res.campaign.targets)
-    cols = ["hash", "defects", "motif", "oracle_status", "oracle_hit"]
+    cols = ["hash", "defects", "motif", "oracle_created", "oracle_status", "oracle_hit"]
     cols += [f"{k}_{n}" for n in names for k in ("pred", "std", "oracle") if f"{k}_{n}" in ranked]
     rows = ranked.loc[ranked["oracle_status"].notna(), [c for c in cols if c in ranked]]
     return json.loads(rows.to_json(orient="records"))

@@ -191,7 +191,7 @@ def oracle_figures(out: Path, submitted: list[str]) -> dict[str, Any]:
         oracle = res.store.oracle_frame()
         summary = res.summary()
         integrity = res.store.integrity_ok()
-        course = verification_course(res.store.motifs_frame(), res.oracle_results())
+        course = verification_course(res.store.motifs_frame(oracle=True), res.oracle_results())
     finally:
         res.close()
     keys = [k for k in submitted if k.startswith("oracle-") and not k.startswith("oracle-reference")]

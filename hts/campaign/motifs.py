@@ -32,7 +32,7 @@ defect count of the batch), each on the hits that still have a defect to try at 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -197,16 +197,51 @@ class _Scorer(Protocol):
     def score(self, batch: ConfigBatch) -> Any: ...
 
 
-def surrogate_inside(scorer: _Scorer, campaign: Campaign, slack: float = SLACK) -> Inside:
-    """Whether the surrogate's predicted means put each configuration inside every target window,
-    each widened by ``slack`` of its half-width."""
+def surrogate_inside(
+    scorer: _Scorer, campaign: Campaign, slack: float = SLACK, shift: Mapping[str, float] | None = None
+) -> Inside:
+    """Whether the surrogate's predicted means, plus ``shift`` per target (none: 0), put each
+    configuration inside every target window, each widened by ``slack`` of its half-width."""
 
     def inside(batch: ConfigBatch) -> np.ndarray:
         pred = scorer.score(batch)
-        _, excess = distances(pred.mean, list(pred.targets), campaign.targets)
+        names = list(pred.targets)
+        mean = pred.mean + np.array([(shift or {}).get(t, 0.0) for t in names])
+        _, excess = distances(mean, names, campaign.targets)
         return np.asarray((excess <= slack).all(axis=1))
 
     return inside
+
+
+def verified_motif(
+    config: DefectConfiguration, measured: Mapping[str, float], scorer: _Scorer, campaign: Campaign
+) -> dict[str, str]:
+    """``{motif, core, spectators}`` of a candidate that the oracle puts inside every target window
+    though the surrogate did not (a near miss confirmed): the same stripping as a hit's, with the
+    surrogate's predictions shifted by the candidate's own residual (``measured`` - predicted) per
+    target, i.e. removing a spectator is assumed to leave the surrogate's error as it is."""
+    batch = ConfigBatch.from_configs([config])
+    pred = scorer.score(batch)
+    shift = {t: float(measured[t]) - float(pred.mean[0, k]) for k, t in enumerate(pred.targets) if t in measured}
+    found = find_motifs(batch, surrogate_inside(scorer, campaign, shift=shift))
+    (core,), (spectators,) = found.cores.to_configs(), found.spectators.to_configs()
+    return {
+        "motif": found.hashes()[0],
+        "core": format_defects(core.defects),
+        "spectators": format_defects(spectators.defects),
+    }
+
+
+def near_miss_groups(batch: ConfigBatch) -> list[str]:
+    """A group key per row for candidates without a motif (the surrogate puts them outside a window, so
+    they have no core): their defects per type, adjacent vacancy pairs and largest vacancy cluster
+    (:func:`surrogate.error_model.descriptors`). Placements of one make-up and clustering share the
+    surrogate's error, so the oracle's acquisition counts them as one group, like a hit's motif."""
+    from surrogate.error_model import descriptors
+
+    if len(batch) == 0:
+        return []
+    return ["near-miss " + "-".join(str(int(v)) for v in row) for row in descriptors(batch)]
 
 
 def hit_motifs(batch: ConfigBatch, hit: np.ndarray, scorer: _Scorer, campaign: Campaign) -> dict[int, dict[str, str]]:

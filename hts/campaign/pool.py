@@ -3,7 +3,8 @@
 An :class:`OraclePool` keeps every stored candidate that the surrogate gives at least a minimum
 probability of being inside every target window (the verifier's ``MIN_PROBABILITY``), with what the
 acquisition needs of it (:mod:`hts.campaign.acquisition`): its predicted mean and standard deviation
-per target, that probability, its group (its motif, or its own hash when it has none) and its place in
+per target, that probability, its group (its motif; for a near miss, which has none, its make-up and
+vacancy clustering: :func:`hts.campaign.motifs.near_miss_groups`) and its place in
 the ranking of ``hts status`` (distance, uncertainty, evaluation order). Candidates are only ever
 inserted into the store, a trial's all at once and trial after trial, so each :meth:`OraclePool.update`
 reads only the trials stored since the last one (:meth:`CampaignStore.candidates_since`, through the
@@ -29,6 +30,7 @@ from hts.campaign.config import Target
 
 if TYPE_CHECKING:  # pragma: no cover
     from hts.campaign.store import CampaignStore
+    from hts.hosts import Host
 
 PER_GROUP = 16
 """Rows kept per group. The acquisition credits a group with its first verification, after which its
@@ -54,11 +56,22 @@ class PoolRow:
     mean: tuple[float, ...]  # per target, in the campaign's target order
     std: tuple[float, ...]
     probability: float  # of being inside every target window (marginal_hit_probability)
-    group: str  # the motif, or the candidate's own hash when it has none
+    group: str  # the motif, or for a near miss its make-up and clustering (near_miss_groups)
+    motif: str | None  # None: the surrogate puts it outside a window (a near miss)
 
     def record(self) -> dict[str, Any]:
-        """What the verifier submits: ``hash``, ``defects``, ``group`` and ``probability``."""
-        return {"hash": self.hash, "defects": self.defects, "group": self.group, "probability": self.probability}
+        """What the verifier submits: ``hash``, ``defects``, ``group``, ``motif`` and ``probability``."""
+        return {
+            "hash": self.hash,
+            "defects": self.defects,
+            "group": self.group,
+            "motif": self.motif,
+            "probability": self.probability,
+        }
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _best_first(row: PoolRow) -> tuple[float, int]:
@@ -78,8 +91,14 @@ class OraclePool:
     order; ``minimum``: the probability a row needs to be kept."""
 
     def __init__(
-        self, targets: Mapping[str, Target], minimum: float, per_group: int = PER_GROUP, total: int = TOTAL
+        self,
+        targets: Mapping[str, Target],
+        minimum: float,
+        host: Host,
+        per_group: int = PER_GROUP,
+        total: int = TOTAL,
     ) -> None:
+        self.host = host
         self.names = list(targets)
         self.windows = [targets[n].window for n in self.names]
         self.half = np.array([targets[n].half_width for n in self.names], dtype=float)
@@ -116,12 +135,14 @@ class OraclePool:
         eval_index = new["eval_index"].tolist()
         distance = new["distance"].to_numpy(dtype=float)
         touched: set[str] = set()
-        for i in np.flatnonzero(probability >= self.minimum):
+        keep = [i for i in np.flatnonzero(probability >= self.minimum) if hashes[i] not in self.dropped]
+        motif_of = {i: None if _missing(motifs[i]) else str(motifs[i]) for i in keep}
+        loose = [i for i in keep if motif_of[i] is None]
+        family = dict(zip(loose, near_miss_groups_of(self.host, [str(defects[i]) for i in loose]), strict=True))
+        for i in keep:
             h = hashes[i]
-            if h in self.dropped:
-                continue
-            motif = motifs[i]
-            group = h if motif is None or (isinstance(motif, float) and math.isnan(motif)) else str(motif)
+            motif = motif_of[i]
+            group = family[i] if motif is None else motif
             self.rows[h] = PoolRow(
                 h,
                 str(defects[i]),
@@ -132,6 +153,7 @@ class OraclePool:
                 tuple(float(x) for x in std[i]),
                 float(probability[i]),
                 group,
+                motif,
             )
             self.members.setdefault(group, []).append(h)
             touched.add(group)
@@ -175,3 +197,15 @@ class OraclePool:
             if not hashes:
                 del self.members[row.group]
         self._order = None
+
+
+def near_miss_groups_of(host: Host, defects: list[str]) -> list[str]:
+    """:func:`hts.campaign.motifs.near_miss_groups` of candidates given by their stored defects text."""
+    from hts.campaign.motifs import near_miss_groups
+    from hts.campaign.store import parse_defects
+    from hts.defects import ConfigBatch, DefectConfiguration
+
+    if not defects:
+        return []
+    configs = [DefectConfiguration.from_mapping(host, parse_defects(d)) for d in defects]
+    return near_miss_groups(ConfigBatch.from_configs(configs))

@@ -81,7 +81,7 @@ class CampaignResults:
             out["uncertainty"] = np.sqrt(np.mean((stds / half) ** 2, axis=1))
         else:
             out["uncertainty"] = np.nan
-        motifs = self.store.motifs_frame()
+        motifs = self.store.motifs_frame(oracle=True)
         out = out.merge(motifs, on="hash", how="left") if not motifs.empty else out.assign(motif=None)
         orc = self.oracle_results()
         if not orc.empty:
@@ -124,7 +124,7 @@ class CampaignResults:
             "confirmed": int(orc["oracle_hit"].eq(True).sum()) if not orc.empty else 0,
             # oracle failures (SCF not converged, errors): recorded with their status, never fatal
             "oracle_failed": int((~orc["oracle_status"].isin(GOOD_ORACLE_STATUS)).sum()) if not orc.empty else 0,
-            **verified_motifs(self.store.motifs_frame(), orc),
+            **verified_motifs(self.store.motifs_frame(oracle=True), orc),
             **{f"{kind} trials": n for kind, n in trial_kind_counts(trials).items()},
         }
 

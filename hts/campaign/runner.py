@@ -359,6 +359,7 @@ def make_verifier(
     """The oracle beside generation (:mod:`hts.campaign.verifier`) on the scorer's Dask cluster (its
     ``oracle.share`` of the workers), or on a LocalCluster of its own when scoring runs in-process;
     with ``oracle.refit_surrogate`` the surrogate is refitted every :data:`REFIT_EVERY` labels."""
+    from hts.campaign.motifs import verified_motif
     from hts.campaign.verifier import Verifier, dask_submit, oracle_workers
     from hts.cluster import dask_client
     from hts.oracle.blas import fast_blas_env
@@ -374,7 +375,16 @@ def make_verifier(
             workers = oracle_workers(client, share if share > 0 else 1.0)
             n = len(workers)
         refit = Refitter(store, host, out_dir, scorer, model_dir) if campaign.oracle.refit_surrogate else None
-        verifier = Verifier(campaign, host, out_dir, store, dask_submit(client, workers), n, on_result=refit)
+        verifier = Verifier(
+            campaign,
+            host,
+            out_dir,
+            store,
+            dask_submit(client, workers),
+            n,
+            on_result=refit,
+            motif_of=lambda config, measured: verified_motif(config, measured, scorer, campaign),
+        )
         try:
             yield verifier
         finally:

@@ -1,8 +1,10 @@
 """The shortlist a DFT group receives: hits grouped by motif, one representative (or a few) per motif.
 
-A motif's **verdict** comes from the physics oracle: ``confirmed`` when the oracle puts at least one
-of its verified hits inside every target window, ``rejected`` when it verified some and put none
-inside, ``unverified`` otherwise. The shortlist lists confirmed motifs first, then unverified ones
+A motif's members are the surrogate's hits with that motif and the near misses that the oracle
+confirmed and whose motif it is (:func:`hts.campaign.motifs.verified_motif`). A motif's **verdict**
+comes from the physics oracle: ``confirmed`` when the oracle puts at least one of its verified members
+inside every target window, ``rejected`` when it verified some and put none inside, ``unverified``
+otherwise. The shortlist lists confirmed motifs first, then unverified ones
 (best predicted distance first); rejected motifs are left out, and so are verified misses as
 representatives.
 
@@ -37,6 +39,13 @@ def _oracle_state(ranked: pd.DataFrame) -> np.ndarray:
     return np.where(hit, 1, np.where(verified, -1, 0))
 
 
+def members(ranked: pd.DataFrame) -> pd.Series:
+    """The rows that belong to a motif: the surrogate's hits, and the near misses the oracle confirmed
+    (they carry the motif stored with their result)."""
+    confirmed = ranked["oracle_hit"].eq(True) if "oracle_hit" in ranked else False
+    return (ranked["hit"].astype(bool) | confirmed) & ranked["motif"].notna()
+
+
 def representative_order(hits: pd.DataFrame) -> pd.DataFrame:
     """``hits`` sorted so that each motif's preferred representative comes first (module docstring)."""
     out = hits.assign(_state=-_oracle_state(hits))  # confirmed (-1) before unverified (0) before misses (1)
@@ -55,7 +64,7 @@ def motif_table(ranked: pd.DataFrame, host: Host) -> pd.DataFrame:
     cols = ["motif", "core", "core_defects", "hits", "best_distance", "verified", "confirmed", "verdict"]
     if ranked.empty or "motif" not in ranked:
         return pd.DataFrame(columns=[*cols, "representative"])
-    hits = ranked[ranked["hit"].astype(bool) & ranked["motif"].notna()]
+    hits = ranked[members(ranked)]
     if hits.empty:
         return pd.DataFrame(columns=[*cols, "representative"])
     state = pd.Series(_oracle_state(hits), index=hits.index)
@@ -91,7 +100,7 @@ def shortlist(ranked: pd.DataFrame, host: Host, per_motif: int = 1, verified_onl
     table = table[table["verdict"] != "rejected"]
     if table.empty:
         return ranked.iloc[0:0]
-    hits = ranked[ranked["hit"].astype(bool) & ranked["motif"].isin(table["motif"])]
+    hits = ranked[members(ranked) & ranked["motif"].isin(table["motif"])]
     state = _oracle_state(hits)
     hits = hits[state >= (1 if verified_only else 0)]
     ordered = representative_order(hits)

@@ -21,7 +21,7 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -658,12 +658,27 @@ class CampaignStore:
         return list(out.values())
 
     @_reads("the motifs")
-    def motifs_frame(self) -> pd.DataFrame:
-        """``hash``, ``motif``, ``core``, ``spectators`` of every stored hit."""
+    def motifs_frame(self, oracle: bool = False) -> pd.DataFrame:
+        """``hash``, ``motif``, ``core``, ``spectators`` of every stored hit; with ``oracle`` also of every
+        near miss the oracle confirmed (the motif stored with its result: :mod:`hts.campaign.verifier`)."""
         import pandas as pd
 
         with self.engine.connect() as conn:
-            return pd.read_sql(self.motifs.select(), conn)
+            frame = pd.read_sql(self.motifs.select(), conn)
+        found = self.oracle_found_motifs() if oracle else {}
+        if not found:
+            return frame
+        extra = pd.DataFrame([{"hash": h, **m} for h, m in found.items() if h not in set(frame["hash"])])
+        return pd.concat([frame, extra], ignore_index=True) if len(extra) else frame
+
+    @_reads("the oracle results")
+    def oracle_found_motifs(self) -> dict[str, dict[str, str]]:
+        """``{hash: {motif, core, spectators}}`` of the near misses the oracle confirmed."""
+        o = self.oracle.c
+        q = sa_select([o.hash, o.result]).where(o.result.like('%"motif": {%'))
+        with self.engine.connect() as conn:
+            rows = [(str(h), json.loads(r).get("motif")) for h, r in conn.execute(q)]
+        return {h: m for h, m in rows if isinstance(m, dict) and isinstance(m.get("motif"), str)}
 
     @_reads("the oracle results")
     def oracle_frame(self) -> pd.DataFrame:
@@ -678,7 +693,8 @@ class CampaignStore:
 
     @_reads("the oracle results")
     def oracle_motifs(self) -> dict[str, str | None]:
-        """Every verified candidate's hash and its motif (``None`` for a candidate without one), without
+        """Every verified candidate's hash and its motif as a hit (``None`` for a near miss, which has none
+        in the ``motifs`` table: :meth:`oracle_found_motifs` has those the oracle confirmed), without
         reading the results themselves."""
         import sqlalchemy as sa
 
@@ -686,6 +702,18 @@ class CampaignStore:
         q = sa.select(o.hash, m.motif).select_from(self.oracle.outerjoin(self.motifs, m.hash == o.hash))
         with self.engine.connect() as conn:
             return {str(h): None if motif is None else str(motif) for h, motif in conn.execute(q)}
+
+    @_reads("the candidates")
+    def defects_of(self, hashes: Collection[str]) -> dict[str, str]:
+        """``{hash: defects}`` of the stored candidates among ``hashes``."""
+        c = self.candidates.c
+        out: dict[str, str] = {}
+        wanted = list(hashes)
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                q = sa_select([c.hash, c.defects]).where(c.hash.in_(wanted[i : i + 500]))
+                out.update((str(h), str(d)) for h, d in conn.execute(q))
+        return out
 
     def integrity_ok(self) -> bool:
         """``PRAGMA integrity_check`` on SQLite (always True for other back ends)."""

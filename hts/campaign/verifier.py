@@ -21,6 +21,13 @@ date as results are stored. The top-up at the end, which may send candidates of 
 runs only while fewer than ``oracle.top_k`` are verified, chooses from the whole store
 (:meth:`hts.campaign.results.CampaignResults.ranked`).
 
+The acquisition's groups are motifs; a **near miss** (a candidate the surrogate puts just outside a
+window, so it has no motif) is grouped with the near misses of its make-up and vacancy clustering
+(:func:`hts.campaign.motifs.near_miss_groups`): placements of one make-up share the surrogate's error,
+so one verification of the group is worth nearly as much as all. A near miss the oracle puts inside
+every window gets a motif (:func:`hts.campaign.motifs.verified_motif`, stored with its result) and
+joins the shortlist as a confirmed motif.
+
 Every result is committed to the store's ``oracle`` table as it arrives, failed SCFs and oracle
 errors included (named in their status, never fatal), so a campaign killed at any moment loses only
 the jobs in flight, and ``--resume`` repeats no finished verification. A Dask worker lost mid-job has
@@ -42,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hts.campaign.config import Campaign, oracle_method
-from hts.campaign.pool import OraclePool
+from hts.campaign.pool import OraclePool, near_miss_groups_of
 from hts.campaign.results import CampaignResults
 from hts.campaign.store import CampaignStore, parse_defects
 from hts.defects import DefectConfiguration
@@ -63,6 +70,9 @@ Submit = Callable[..., Any]
 """``submit(fn, *args, key=...)`` -> a future with ``done()``, ``result()`` and ``cancel()`` (a Dask
 client's submit, or a ``concurrent.futures`` executor's in tests)."""
 Progress = Callable[[int, int, str, str], None]
+MotifOf = Callable[[DefectConfiguration, dict[str, float]], dict[str, str]]
+"""``motif_of(config, measured)``: ``{motif, core, spectators}`` of a candidate the oracle put inside every
+window though the surrogate did not (:func:`hts.campaign.motifs.verified_motif` with the campaign's scorer)."""
 
 
 def log_progress(done: int, total: int, hash_: str, status: str) -> None:
@@ -83,9 +93,11 @@ class Verifier:
     compute: Callable[..., dict[str, Any]] | None = None  # default: hts.labelling.compute_one
     progress: Progress | None = log_progress
     on_result: Callable[[int], None] | None = None  # called with the number of results stored so far
+    motif_of: MotifOf | None = None  # the motif of a near miss the oracle confirms (None: it gets none)
     jobs: dict[Any, tuple[str, tuple[tuple[int, str], ...]]] = field(default_factory=dict)
     waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
     reference_job: Any = None
+    near_misses: set[str] = field(default_factory=set)  # sent candidates without a motif (surrogate misses)
     stored: int = 0
     broken: str | None = None  # why verification stopped (the pristine reference failed)
 
@@ -94,9 +106,16 @@ class Verifier:
 
         self.settings = OracleSettings(method=oracle_method(self.campaign))
         self.compute = self.compute or compute_one
-        self.pool = OraclePool(self.campaign.targets, MIN_PROBABILITY)
-        # group (motif, or the hash itself) of every candidate verified or sent to the oracle
-        self.groups: dict[str, str] = {h: m or h for h, m in self.store.oracle_motifs().items()}
+        self.pool = OraclePool(self.campaign.targets, MIN_PROBABILITY, self.host)
+        # group (a hit's motif, a near miss's make-up and clustering) of every candidate verified or sent
+        hit_motif = self.store.oracle_motifs()
+        loose = [h for h, m in hit_motif.items() if m is None]
+        defects = self.store.defects_of(loose)
+        loose = [h for h in loose if h in defects]
+        family = dict(zip(loose, near_miss_groups_of(self.host, [defects[h] for h in loose]), strict=True))
+        self.groups: dict[str, str] = {h: m or family.get(h, h) for h, m in hit_motif.items()}
+        # motifs of the near misses the oracle confirmed: verified, like their groups
+        self.found: set[str] = {m["motif"] for m in self.store.oracle_found_motifs().values()}
         self.verified: set[str] = set(self.groups)  # hashes with a stored oracle result
         for hash_ in self.verified:
             self.pool.discard(hash_, self.groups[hash_])
@@ -116,6 +135,8 @@ class Verifier:
             for rec in self._choose(free, minimum_probability):
                 defects = tuple(parse_defects(rec["defects"]))
                 self.groups[rec["hash"]] = rec["group"]
+                if not isinstance(rec.get("motif"), str):
+                    self.near_misses.add(rec["hash"])
                 self.jobs[self._submit(defects, f"oracle-{rec['hash']}")] = (rec["hash"], defects)
         return self.stored - before
 
@@ -191,6 +212,8 @@ class Verifier:
                 pristine = json.loads(self.store.get_meta(REFERENCE))
                 config = DefectConfiguration.from_mapping(self.host, defects)
                 result = {**outcome, **derived_properties(config, outcome, pristine, mu)}
+                if hash_ in self.near_misses:
+                    result = self._with_motif(hash_, config, result)
         self.store.record_oracle(hash_, status, result)
         self.stored += 1
         self.verified.add(hash_)
@@ -199,6 +222,29 @@ class Verifier:
             self.progress(self._n_verified(), len(self.jobs), hash_, status)
         if self.on_result is not None:
             self.on_result(self.stored)
+
+    def _with_motif(self, hash_: str, config: DefectConfiguration, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` with the candidate's ``motif`` (:data:`MotifOf`) when the oracle puts this near miss
+        inside every window; its motif then counts as verified for the acquisition."""
+        import numpy as np
+
+        from hts.campaign.objective import distances
+
+        names = list(self.campaign.targets)
+        measured = {t: float(result.get(t, np.nan)) for t in names}
+        values = np.array([[measured[t] for t in names]])
+        if self.motif_of is None or not np.isfinite(values).all():
+            return result
+        if distances(values, names, self.campaign.targets)[0][0] != 0.0:
+            return result
+        try:
+            found = self.motif_of(config, measured)
+        except Exception as exc:  # the result is stored without a motif rather than lost
+            log.warning("oracle: no motif for confirmed near miss %s (%s: %s)", hash_, type(exc).__name__, exc)
+            return result
+        self.found.add(found["motif"])
+        self.pool.spent.add(found["motif"])
+        return {**result, "motif": found}
 
     def _n_verified(self) -> int:
         return len(self.verified)
@@ -225,7 +271,7 @@ class Verifier:
         rows = self.pool.choices(exclude=busy | self.verified, minimum=minimum_probability)
         if not rows:
             return []
-        credited = {self.groups.get(h, h) for h in self.verified | busy}
+        credited = {self.groups.get(h, h) for h in self.verified | busy} | self.found
         mean = np.array([r.mean for r in rows], dtype=float)
         std = np.array([r.std for r in rows], dtype=float)
         chosen = select_for_oracle(mean, std, [r.group for r in rows], self.campaign.targets, k, credited=credited)
@@ -241,8 +287,8 @@ class Verifier:
             return []
         busy = self._busy()
         verified = ranked["oracle_status"].notna() if "oracle_status" in ranked else ranked["hash"].isna()
-        groups = motif_groups(ranked)
-        credited = set(groups[verified | ranked["hash"].isin(busy)])
+        groups = motif_groups(ranked, self.host)
+        credited = set(groups[verified | ranked["hash"].isin(busy)]) | self.found
         pool = ranked[~verified & ~ranked["hash"].isin(busy)]
         names = list(self.campaign.targets)
         mean = pool[[f"pred_{n}" for n in names]].to_numpy(dtype=float)
@@ -256,9 +302,16 @@ class Verifier:
         ]
 
 
-def motif_groups(ranked: pd.DataFrame) -> pd.Series:
-    """Each candidate's group for the acquisition: its motif, or its own hash when it has none (a miss)."""
-    motif = ranked["motif"] if "motif" in ranked else ranked["hash"]
+def motif_groups(ranked: pd.DataFrame, host: Host) -> pd.Series:
+    """Each candidate's group for the acquisition: its motif, or for a near miss (no motif) its make-up
+    and vacancy clustering (:func:`hts.campaign.motifs.near_miss_groups`)."""
+    import pandas as pd
+
+    motif = ranked["motif"] if "motif" in ranked else pd.Series(None, index=ranked.index, dtype=object)
+    loose = motif.isna()
+    if "defects" in ranked and loose.any():
+        family = near_miss_groups_of(host, [str(d) for d in ranked.loc[loose, "defects"]])
+        motif = motif.astype(object).where(~loose, pd.Series(family, index=ranked.index[loose.to_numpy()]))
     return motif.fillna(ranked["hash"]).astype(str)
 
 

@@ -34,7 +34,7 @@ def choose_for_oracle(pool: pd.DataFrame, campaign: Campaign, host: Host, k: int
     names = list(campaign.targets)
     mean = pool[[f"pred_{n}" for n in names]].to_numpy(dtype=float)
     std = pool[[f"std_{n}" for n in names]].to_numpy(dtype=float)
-    rows = select_for_oracle(mean, std, list(motif_groups(pool)), campaign.targets, k, seed=campaign.seed)
+    rows = select_for_oracle(mean, std, list(motif_groups(pool, host)), campaign.targets, k, seed=campaign.seed)
     return pool.iloc[rows]
 
 

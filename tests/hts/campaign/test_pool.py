@@ -18,6 +18,7 @@ from hts.hosts import get_host
 from tests.hts.campaign.store_fixtures import CAMPAIGN_YAML
 
 CAMPAIGN = parse_campaign(CAMPAIGN_YAML)  # one target: homo_lumo_gap in [0.45, 0.75]
+HOST = get_host(CAMPAIGN.host.material, CAMPAIGN.host.supercell)
 WINDOWS = [CAMPAIGN.targets["homo_lumo_gap"].window]
 
 
@@ -71,7 +72,7 @@ def test_an_update_reads_only_the_trials_stored_since_the_last(store, monkeypatc
     add_trial(store, 0, [cand(f"{i:04x}", 0.6) for i in range(5)])
     add_trial(store, 1, [cand(f"{i:04x}", 0.6) for i in range(5, 8)])
     reads = spy_reads(store, monkeypatch)
-    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY)
+    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, HOST)
     assert pool.update(store) == 8 and len(pool) == 8
     assert pool.update(store) == 0 and reads == [8, 0]  # nothing new: nothing read
     add_trial(store, 2, [cand(f"{i:04x}", 0.6) for i in range(8, 10)])
@@ -83,7 +84,7 @@ def test_candidates_below_the_minimum_probability_are_not_kept(store):
     gaps = {"0001": 0.6, "0002": 0.3, "0003": 0.9, "0004": 0.44, "0005": 1.2}
     add_trial(store, 0, [cand(h, g) for h, g in gaps.items()])
     minimum = probability(0.44)  # 0004 is exactly at the minimum: kept
-    pool = OraclePool(CAMPAIGN.targets, minimum)
+    pool = OraclePool(CAMPAIGN.targets, minimum, HOST)
     assert pool.update(store) == 5
     assert sorted(pool.rows) == ["0001", "0004"]
     assert pool.rows["0001"].probability == pytest.approx(probability(0.6))
@@ -93,10 +94,10 @@ def test_each_group_keeps_its_best_rows_ties_in_stored_order(store):
     gaps = [0.5, 0.6, 0.55, 0.6, 0.7, 0.6]  # probability: 0.6 best, then 0.55, then 0.5 = 0.7
     add_trial(store, 0, [cand(f"{i:04x}", g, motif="m1") for i, g in enumerate(gaps)])
     add_trial(store, 1, [cand("00aa", 0.5, motif="m2"), cand("00ab", 0.6), cand("00ac", 0.6)])
-    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, per_group=3)
+    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, HOST, per_group=3)
     pool.update(store)
     assert sorted(pool.members["m1"]) == ["0001", "0003", "0005"]  # the three at 0.6
-    assert sorted(pool.rows) == ["0001", "0003", "0005", "00aa", "00ab", "00ac"]  # misses: a group each
+    assert sorted(pool.rows) == ["0001", "0003", "0005", "00aa", "00ab", "00ac"]  # misses: one group (one V_S each)
     add_trial(store, 2, [cand("00b0", 0.6, motif="m1"), cand("00b1", 0.55, motif="m1")])
     pool.update(store)
     assert sorted(pool.members["m1"]) == ["0001", "0003", "0005"]  # a later tie loses to the stored one
@@ -104,7 +105,7 @@ def test_each_group_keeps_its_best_rows_ties_in_stored_order(store):
 
 def test_the_total_keeps_the_best_rows_verified_groups_first_to_go(store):
     add_trial(store, 0, [cand(f"{i:04x}", 0.6 + 0.01 * i, motif=f"m{i}") for i in range(6)])
-    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, total=4)
+    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, HOST, total=4)
     pool.update(store)
     assert sorted(pool.rows) == ["0000", "0001", "0002", "0003"]  # nearest the window's centre
     pool.discard("9999", "m0")  # a candidate of m0 outside the pool was verified
@@ -119,11 +120,11 @@ def test_read_at_once_or_trial_by_trial_the_pool_is_the_same(store, tmp_path):
         [cand(f"{t:02x}{i:02x}", 0.45 + 0.02 * ((t * 7 + i) % 15), motif=f"m{i % 4}") for i in range(12)]
         for t in range(5)
     ]
-    incremental = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, per_group=5, total=14)
+    incremental = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, HOST, per_group=5, total=14)
     for t, cands in enumerate(trials):
         add_trial(store, t, cands)
         incremental.update(store)
-    at_once = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, per_group=5, total=14)
+    at_once = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, HOST, per_group=5, total=14)
     at_once.update(store)
     assert len(at_once) == 14 and list(incremental.choices()) == list(at_once.choices())
 

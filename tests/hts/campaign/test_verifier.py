@@ -59,7 +59,7 @@ def test_verifies_new_motifs_first_and_stores_every_result(campaign_dir):
         assert 4 <= len(oracle) <= 6 and oracle["hash"].is_unique
         ranked = res.ranked()
         verified = ranked[ranked["oracle_status"].notna()]
-        groups = motif_groups(verified)
+        groups = motif_groups(verified, res.host)
         hits = verified[verified["hit"].astype(bool)]
         # every verified hit is of a motif no other verified candidate covers
         assert groups[hits.index].is_unique
