@@ -13,7 +13,9 @@ to every composition request (Ax, exploitation and local trials) replaced by a u
 placement of that composition on the allowed sites; the scout, which asks the model for its own
 compositions, still uses the model. This variant is a benchmark ablation, not a user option. Research
 variants (``--strategies llm-bo+refine random+refine``): the strategy with every sample refined by a
-surrogate-screened local search (:mod:`hts.campaign.refine`).
+surrogate-screened local search (:mod:`hts.campaign.refine`); with ``--oracle``, ``screen+learn`` and
+``llm-bo+learn``: the oracle's choice conditioned on the residuals of its own verifications
+(:mod:`hts.campaign.learning`).
 
 With ``--oracle`` the host's xTB verifies beside generation (``oracle.share`` 0.5: one worker process of
 its own next to the one scoring thread) and each run also reports verified candidates, verified and
@@ -47,6 +49,7 @@ import yaml
 
 STRATEGIES = ("screen", "random", "llm-fixed", "llm-bo", "llm-bo+random-placement")
 RESEARCH = ("llm-bo+refine", "random+refine")  # hts.campaign.refine: local search around each sample
+RESEARCH += ("screen+learn", "llm-bo+learn")  # hts.campaign.learning: the oracle's residuals steer its next picks
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -123,6 +126,17 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
             return loop(campaign, host, store, RefiningProposer(proposer, host, campaign, scorer), scorer, **kw)
 
         runner.run_loop = refined_loop  # type: ignore[assignment]
+    if strategy.endswith("+learn"):
+        import hts.campaign.verifier as verifier
+        from hts.campaign.learning import VerifiedResiduals
+
+        start = verifier.Verifier.__post_init__
+
+        def learning(self: Any) -> None:
+            start(self)
+            self.learning = VerifiedResiduals(self.host)
+
+        verifier.Verifier.__post_init__ = learning  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
         path.write_text(yaml.safe_dump(campaign_for(campaign_file, strategy, seed, seconds, oracle)))

@@ -60,13 +60,16 @@ class PoolRow:
     motif: str | None  # None: the surrogate puts it outside a window (a near miss)
 
     def record(self) -> dict[str, Any]:
-        """What the verifier submits: ``hash``, ``defects``, ``group``, ``motif`` and ``probability``."""
+        """What the verifier submits: ``hash``, ``defects``, ``group``, ``motif``, ``probability``, ``mean``
+        and ``std``."""
         return {
             "hash": self.hash,
             "defects": self.defects,
             "group": self.group,
             "motif": self.motif,
             "probability": self.probability,
+            "mean": self.mean,
+            "std": self.std,
         }
 
 
