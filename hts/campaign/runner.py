@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from hts.campaign.config import Campaign, parse_campaign, read_campaign_text
@@ -225,22 +226,29 @@ def finished_summary(campaign: Campaign, store: CampaignStore) -> RunSummary | N
     return RunSummary(n_trials, evaluations, store.n_candidates(), store.n_hits(), stopped, 0.0)
 
 
+def surrogate_folder(campaign: Campaign, host: Host, base: Path, store: CampaignStore | None) -> Path:
+    """The surrogate the campaign scores with: the one refitted last in this campaign (its store's meta),
+    else ``surrogate.model`` (``default``: the host's embedded one)."""
+    from hts.campaign.refit import REFIT_META
+
+    refit = store.get_meta(REFIT_META) if store is not None else None
+    if refit:
+        model_dir = Path(refit)
+        check_model_folder(model_dir, "refitted surrogate")
+        return model_dir
+    found = resolve_model(campaign.surrogate.model, "surrogate", base, host=host.name)
+    if found is None:
+        raise ConfigError("surrogate.model is required: a model directory or `default`")
+    return found
+
+
 def prepare_models(campaign: Campaign, host: Host, base: Path, store: CampaignStore | None) -> tuple[Path, Any]:
     """Find and load what the run needs before anything is written: the surrogate (a refitted one on
     ``--resume``), checked against the host; the stored Ax state (llm-bo, ``--resume``); the proposer
     (the LLM is loaded here). Returns the surrogate folder and the proposer (``None`` for ``screen``)."""
-    from hts.campaign.refit import REFIT_META
     from surrogate.scoring import load_cached
 
-    refit = store.get_meta(REFIT_META) if store is not None else None  # refitted earlier in this campaign
-    if refit:
-        model_dir = Path(refit)
-        check_model_folder(model_dir, "refitted surrogate")
-    else:
-        found = resolve_model(campaign.surrogate.model, "surrogate", base, host=host.name)
-        if found is None:
-            raise ConfigError("surrogate.model is required: a model directory or `default`")
-        model_dir = found
+    model_dir = surrogate_folder(campaign, host, base, store)
     load_cached(model_dir).check_host(host)  # cached: the scorer does not load it again
     if store is not None and campaign.strategy == "llm-bo":
         restore_ax_checked(store)  # a snapshot that does not load is an error naming its trial
@@ -271,10 +279,11 @@ def run_campaign(
         done = finished_summary(campaign, store)
         if done is not None:
             verify = needs_verification(campaign, store)
+            model_dir = surrogate_folder(campaign, host, base, store) if verify else None
             store.close()
             log.info("the campaign in %s is finished (%s): nothing left to run", out_dir, done.stopped)
-            if verify:
-                verify_at_the_end(campaign, host, out_dir)
+            if model_dir is not None:
+                verify_at_the_end(campaign, host, out_dir, model_dir)
             return done, out_dir
     try:
         # Everything the run needs is found before the store is created or restarted, so that a
@@ -416,11 +425,15 @@ class Refitter:
             self.model = new
 
 
-def verify_at_the_end(campaign: Campaign, host: Host, out_dir: Path) -> None:
-    """Verification of a finished campaign resumed: up to ``oracle.top_k`` verified candidates."""
+def verify_at_the_end(campaign: Campaign, host: Host, out_dir: Path, model_dir: Path) -> None:
+    """Verification of a finished campaign resumed: up to ``oracle.top_k`` verified candidates (a near
+    miss the oracle confirms gets its motif from the surrogate in ``model_dir``, scored in-process)."""
+    from hts.campaign.motifs import verified_motif
     from hts.campaign.verify import verify_top
+    from surrogate.scoring import load_cached, score_batch
 
-    verify_top(campaign, host, out_dir)
+    scorer = SimpleNamespace(score=lambda batch: score_batch(load_cached(model_dir), batch))
+    verify_top(campaign, host, out_dir, motif_of=lambda c, measured: verified_motif(c, measured, scorer, campaign))
 
 
 def needs_verification(campaign: Campaign, store: CampaignStore) -> bool:

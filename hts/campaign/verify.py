@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from hts.campaign.config import Campaign, oracle_method
 from hts.campaign.store import CampaignStore, sqlite_url
-from hts.campaign.verifier import Progress, Verifier, dask_submit, log_progress, motif_groups
+from hts.campaign.verifier import MotifOf, Progress, Verifier, dask_submit, log_progress, motif_groups
 from hts.hosts import Host
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,10 +44,12 @@ def verify_top(
     out_dir: Path,
     top_k: int | None = None,
     progress: Progress | None = log_progress,
+    motif_of: MotifOf | None = None,
 ) -> int:
     """Verify ``top_k`` (default ``oracle.top_k``) more candidates; returns how many results were stored.
 
-    ``progress(verified, in flight, hash, status)`` is called as each result is stored (``None``: silent)."""
+    ``progress(verified, in flight, hash, status)`` is called as each result is stored (``None``: silent);
+    ``motif_of`` gives a near miss the oracle confirms its motif (:class:`hts.campaign.verifier.Verifier`)."""
     from hts.cluster import dask_client
     from hts.oracle.blas import fast_blas_env
 
@@ -58,7 +60,9 @@ def verify_top(
         d = campaign.dask
         with dask_client(d.scheduler, d.workers, 1, fast_blas_env(), security=d.security()) as client:
             log.info("oracle: verifying up to %d candidates with %s", wanted, oracle_method(campaign))
-            verifier = Verifier(campaign, host, out_dir, store, dask_submit(client), d.workers, progress=progress)
+            verifier = Verifier(
+                campaign, host, out_dir, store, dask_submit(client), d.workers, progress=progress, motif_of=motif_of
+            )
             try:
                 verifier.finish(deadline=None, top_k=wanted)
             finally:

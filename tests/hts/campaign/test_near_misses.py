@@ -132,3 +132,16 @@ def test_a_rejected_near_miss_gets_no_motif(tmp_path):
         assert motif_table(CampaignResults(tmp_path, CAMPAIGN, HOST, store).ranked(), HOST).empty
     finally:
         store.close()
+
+
+def test_verification_at_the_end_of_a_resumed_campaign_gives_confirmed_near_misses_a_motif(
+    tmp_path, tiny_surrogate, monkeypatch
+):
+    import hts.campaign.verify
+    from hts.campaign.runner import verify_at_the_end
+
+    seen = {}
+    monkeypatch.setattr(hts.campaign.verify, "verify_top", lambda *a, motif_of=None, **k: seen.update(f=motif_of))
+    verify_at_the_end(CAMPAIGN, HOST, tmp_path, tiny_surrogate)
+    found = seen["f"](DefectConfiguration.from_mapping(HOST, [(16, VAC), (3, "W")]), {"homo_lumo_gap": 0.6})
+    assert set(found) == {"motif", "core", "spectators"} and found["core"]
