@@ -102,7 +102,7 @@ def campaign_for(campaign_file: Path, strategy: str, seed: int, seconds: float, 
     budget = data.setdefault("budget", {})
     budget["wall_clock_hours"] = seconds / 3600
     budget.pop("max_evaluations", None)
-    if strategy == "screen":
+    if strategy.partition("+")[0] == "screen":
         budget["max_evaluations"] = 1_000_000_000
     else:
         budget["iterations"] = 1_000 // max(1, int(budget.get("trials_per_iteration", 2)))
