@@ -668,7 +668,8 @@ class CampaignStore:
         found = self.oracle_found_motifs() if oracle else {}
         if not found:
             return frame
-        extra = pd.DataFrame([{"hash": h, **m} for h, m in found.items() if h not in set(frame["hash"])])
+        known = set(frame["hash"])
+        extra = pd.DataFrame([{"hash": h, **m} for h, m in found.items() if h not in known])
         return pd.concat([frame, extra], ignore_index=True) if len(extra) else frame
 
     @_reads("the oracle results")
