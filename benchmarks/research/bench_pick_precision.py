@@ -215,6 +215,12 @@ def print_table(out: dict[str, Any]) -> None:
         print(f"coverage 90 %, {v}: " + ", ".join(f"{p} {x:.2f}" for p, x in c.items()))
 
 
+def write_result(out: dict[str, Any], path: str | Path) -> None:
+    """Write a research script's result as indented JSON, making its folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(out, indent=1) + "\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="datasets/mos2_8x8_xtb")
@@ -226,8 +232,7 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/pick_precision.json")
     args = p.parse_args()
     out = run(args)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    write_result(out, args.out)
     print_table(out)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.research.bench_pick_precision import TARGETS, fit_error_model, hit_probability
+from benchmarks.research.bench_pick_precision import TARGETS, fit_error_model, hit_probability, write_result
 from hts.campaign.results import GOOD_ORACLE_STATUS
 
 FOLDS = 4
@@ -222,8 +222,7 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/picked_std.json")
     args = p.parse_args()
     out = run(args)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    write_result(out, args.out)
     print_table(out)
 
 

@@ -64,50 +64,25 @@ def load_runs(files: list[Path]) -> list[dict[str, Any]]:
     return runs
 
 
-def correlation(d: np.ndarray, r0: float, ell: float) -> np.ndarray:
-    """rho between the rows of descriptors ``d`` (N, K)."""
-    dist = np.abs(d[:, None, :] - d[None, :, :]).sum(axis=2)
-    return r0 * np.exp(-dist / ell) + (1.0 - r0) * np.eye(len(d))
-
-
-def posterior(
-    mean: np.ndarray, std: np.ndarray, resid: np.ndarray, rho: np.ndarray, known: np.ndarray, i: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of row ``i`` (per property) given the residuals of the rows ``known``."""
-    if not known.any():
-        return mean[i], std[i]
-    m, s = mean[i].copy(), std[i].copy()
-    for j in range(mean.shape[1]):
-        sk = std[known, j]
-        K = rho[np.ix_(known, known)] * np.outer(sk, sk) + 1e-10 * np.eye(int(known.sum()))
-        k = rho[i, known] * std[i, j] * sk
-        w = np.linalg.solve(K, k)
-        m[j] += w @ resid[known, j]
-        s[j] = np.sqrt(max(std[i, j] ** 2 - w @ k, 1e-12))
-    return m, s
-
-
 def run_probabilities(run: dict[str, Any], r0: float, ell: float, mode: str) -> np.ndarray:
-    from hts.campaign.store import parse_defects
-    from hts.defects import ConfigBatch, DefectConfiguration
+    """Each pick's hit probability given the others of its run (``mode``), by the product's posterior
+    (:class:`hts.campaign.learning.VerifiedResiduals` with correlation ``r0`` and length ``ell``)."""
+    from hts.campaign.learning import VerifiedResiduals
     from hts.hosts import get_host
-    from surrogate.error_model import descriptors
 
     windows = TARGETS[run["target"]]
     picks = run["picks"]
     host = get_host("MoS2", (8, 8, 1))
-    d = descriptors(
-        ConfigBatch.from_configs([DefectConfiguration.from_mapping(host, parse_defects(p["defects"])) for p in picks])
-    )
     mean = np.array([[p[f"pred_{t}"] for t in windows] for p in picks])
     std = np.array([[p[f"std_{t}"] for t in windows] for p in picks])
-    resid = np.array([[p[f"oracle_{t}"] for t in windows] for p in picks]) - mean
-    rho = correlation(d, r0, ell)
+    measured = np.array([[p[f"oracle_{t}"] for t in windows] for p in picks])
     out = np.empty(len(picks))
     for i in range(len(picks)):
-        known = np.arange(len(picks)) < i if mode == "sequential" else np.arange(len(picks)) != i
-        m, s = posterior(mean, std, resid, rho, known, i)
-        out[i] = hit_probability(m[None, :], s[None, :], list(windows.values()))[0]
+        learn = VerifiedResiduals(host, r0, ell)
+        for j in range(i) if mode == "sequential" else (j for j in range(len(picks)) if j != i):
+            learn.add(picks[j]["defects"], mean[j], std[j], measured[j])
+        m, s = learn.posterior([picks[i]["defects"]], mean[i : i + 1], std[i : i + 1])
+        out[i] = hit_probability(m, s, list(windows.values()))[0]
     return np.clip(out, 1e-4, 1 - 1e-4)
 
 

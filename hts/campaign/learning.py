@@ -37,8 +37,9 @@ CHUNK = 2048  # candidates per block of the cross-correlation matrix
 class VerifiedResiduals:
     """The verified candidates' descriptors, stds and residuals, and the posterior they imply."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, r0: float = R0, ell: float = ELL) -> None:
         self.host = host
+        self.r0, self.ell = r0, ell
         self.descriptors: list[np.ndarray] = []
         self.std: list[np.ndarray] = []
         self.residual: list[np.ndarray] = []
@@ -64,11 +65,11 @@ class VerifiedResiduals:
         dv = np.array(self.descriptors)
         sv = np.array(self.std)
         rv = np.array(self.residual)
-        rho_vv = correlation(dv, dv) + (1.0 - R0) * np.eye(len(dv))
+        rho_vv = correlation(dv, dv, self.r0, self.ell) + (1.0 - self.r0) * np.eye(len(dv))
         out_mean, out_std = mean.astype(float).copy(), np.maximum(std.astype(float), 1e-9)
         for start in range(0, len(defects), CHUNK):
             rows = slice(start, start + CHUNK)
-            rho = correlation(self._descriptors(list(defects[rows])), dv)  # (n, V)
+            rho = correlation(self._descriptors(list(defects[rows])), dv, self.r0, self.ell)  # (n, V)
             for j in range(mean.shape[1]):
                 cov_vv = rho_vv * np.outer(sv[:, j], sv[:, j]) + 1e-12 * np.eye(len(dv))
                 cross = rho * out_std[rows, j][:, None] * sv[None, :, j]  # (n, V)
@@ -87,6 +88,6 @@ class VerifiedResiduals:
         return descriptors(ConfigBatch.from_configs(configs))
 
 
-def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``R0 exp(-|a_i - b_j|_1 / ELL)`` between the rows of descriptors ``a`` (N, D) and ``b`` (M, D)."""
-    return R0 * np.exp(-np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2) / ELL)
+def correlation(a: np.ndarray, b: np.ndarray, r0: float = R0, ell: float = ELL) -> np.ndarray:
+    """``r0 exp(-|a_i - b_j|_1 / ell)`` between the rows of descriptors ``a`` (N, D) and ``b`` (M, D)."""
+    return r0 * np.exp(-np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2) / ell)
