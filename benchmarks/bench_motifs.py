@@ -15,9 +15,7 @@ compositions, still uses the model. This variant is a benchmark ablation, not a 
 variants (``--strategies llm-bo+refine random+refine``): the strategy with every sample refined by a
 surrogate-screened local search (:mod:`hts.campaign.refine`); with ``--oracle``, ``screen+learn`` and
 ``llm-bo+learn``: the oracle's choice conditioned on the residuals of its own verifications
-(:mod:`hts.campaign.learning`); ``screen+stored-std`` and ``llm-bo+stored-std``, an ablation: the
-oracle's pool with the std stored with each candidate instead of the one that also sees the distance
-to the labels (:class:`hts.campaign.pool.NoveltyStd`).
+(:mod:`hts.campaign.learning`).
 
 With ``--oracle`` the host's xTB verifies beside generation (``oracle.share`` 0.5: one worker process of
 its own next to the one scoring thread) and each run also reports verified candidates, verified and
@@ -52,7 +50,6 @@ import yaml
 STRATEGIES = ("screen", "random", "llm-fixed", "llm-bo", "llm-bo+random-placement")
 RESEARCH = ("llm-bo+refine", "random+refine")  # hts.campaign.refine: local search around each sample
 RESEARCH += ("screen+learn", "llm-bo+learn")  # hts.campaign.learning: the oracle's residuals steer its next picks
-RESEARCH += ("screen+stored-std", "llm-bo+stored-std")  # ablation: the oracle's pool without the novelty std
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -140,11 +137,6 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
             self.learning = VerifiedResiduals(self.host)
 
         verifier.Verifier.__post_init__ = learning  # type: ignore[method-assign]
-    if strategy.endswith("+stored-std"):
-        import hts.campaign.verifier as verifier
-
-        make_pool = verifier.OraclePool
-        verifier.OraclePool = lambda *a, std_of=None, **kw: make_pool(*a, **kw)  # type: ignore[assignment,misc]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
         path.write_text(yaml.safe_dump(campaign_for(campaign_file, strategy, seed, seconds, oracle)))

@@ -63,7 +63,6 @@ from hts.errors import ConfigError, InputDataError, ModelError
 from surrogate.baseline import EXTENSIVE_TARGETS, LinearBaseline, rule_counts
 from surrogate.error_model import ErrorModel, descriptors
 from surrogate.features import Featuriser, make_featuriser
-from surrogate.novelty import Novelty
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -88,8 +87,6 @@ MIN_LABELLED = 10
 MIN_CALIBRATION = 50
 CALIBRATION_FOLDS = 4
 ERROR_MODEL_SUFFIX = ".error.cbm"
-NOVELTY_MODEL_SUFFIX = ".novelty-error.cbm"
-NOVELTY_FILE = "novelty.npz"
 CALIBRATION_LEVEL = 0.9
 PREDICT_CHUNK = 65536
 
@@ -214,21 +211,12 @@ def _labels_matrix(labels: Mapping[str, Any] | pd.DataFrame, targets: Sequence[s
 
 
 def _calibrate(
-    fit_one: Any,
-    rows: np.ndarray,
-    yt: np.ndarray,
-    X: Any,
-    batch: ConfigBatch,
-    text: Any,
-    params: Any,
-    seed: int,
-    novelty: Novelty | None,
-) -> tuple[dict[str, Any], ErrorModel, ErrorModel | None]:
+    fit_one: Any, rows: np.ndarray, yt: np.ndarray, X: Any, batch: ConfigBatch, text: Any, params: Any, seed: int
+) -> tuple[dict[str, Any], ErrorModel]:
     """Out-of-fold residuals of one target (of the full model's prediction, by :data:`CALIBRATION_FOLDS`
     fits of ``fit_one`` on the other folds' rows; the ensemble mean differs from it by far less than the
     errors) and what they calibrate: the split-conformal factor of each uncertainty mode's raw
-    std (``calibration[target][mode]["std_scale"]``), the target's :class:`ErrorModel` and, given the
-    labels' ``novelty``, its error model that also sees the distance to the labels (out of fold too)."""
+    std (``calibration[target][mode]["std_scale"]``) and the target's :class:`ErrorModel`."""
     from catboost import Pool
 
     n = rows.size
@@ -260,15 +248,9 @@ def _calibrate(
             "std_scale": float(np.clip(q / _z(CALIBRATION_LEVEL), *lo_hi)),
             "raw_coverage_90": float((ratio <= _z(0.9)).mean()),
         }
-    desc = descriptors(batch.take(rows))
-    error_model = ErrorModel.fit(desc, residual, seed=seed)
+    error_model = ErrorModel.fit(descriptors(batch.take(rows)), residual, seed=seed)
     cal["error_model"] = error_model.to_json()
-    novelty_model = None
-    if novelty is not None:
-        distance = novelty.out_of_fold(rows, fold)
-        novelty_model = ErrorModel.fit(np.column_stack([desc, distance]), residual, seed=seed)
-        cal["novelty_error_model"] = novelty_model.to_json()
-    return cal, error_model, novelty_model
+    return cal, error_model
 
 
 class SurrogateModel:
@@ -285,8 +267,6 @@ class SurrogateModel:
         calibration: Mapping[str, Any] | None = None,
         baselines: Mapping[str, LinearBaseline] | None = None,
         error_models: Mapping[str, ErrorModel] | None = None,
-        novelty: Novelty | None = None,
-        novelty_models: Mapping[str, ErrorModel] | None = None,
     ) -> None:
         self.featuriser = featuriser
         self.host = host
@@ -297,13 +277,6 @@ class SurrogateModel:
         self.calibration: dict[str, Any] = dict(calibration or {})
         self.baselines: dict[str, LinearBaseline] = dict(baselines or {})
         self.error_models: dict[str, ErrorModel] = dict(error_models or {})
-        self.novelty = novelty  # the labels' standardised features (surrogate.novelty)
-        self.novelty_models: dict[str, ErrorModel] = dict(novelty_models or {})  # see predict(novelty=True)
-        if self.novelty_models and novelty is None:
-            raise ModelError(
-                f"error models with the distance to the labels for {', '.join(self.novelty_models)} "
-                "but no labels' features (novelty)"
-            )
         self.feature_names = featuriser.feature_names(host)
         missing = [t for t in self.targets if t not in self.models]
         if missing:
@@ -402,8 +375,6 @@ class SurrogateModel:
         record: dict[str, Any] = {"n_rows": len(batch), "per_target": {}}
         calibration: dict[str, Any] = {}
         error_models: dict[str, ErrorModel] = {}
-        novelty_models: dict[str, ErrorModel] = {}
-        novelty = Novelty.fit(X) if calibrate and not text else None
         for j, t in enumerate(targets):
             ok = np.isfinite(y[:, j])
             n_ok = int(ok.sum())
@@ -446,27 +417,13 @@ class SurrogateModel:
                 baselines[t] = base_t
             record["per_target"][t] = {"n_train": n_ok, "n_nan": nan_counts[t]}
             if calibrate and n_ok >= MIN_CALIBRATION:
-                calibration[t], error_models[t], novelty_model = _calibrate(
-                    fit_one, rows, yt, X, batch, text, merged, seed + 7919 * (j + 1), novelty
+                calibration[t], error_models[t] = _calibrate(
+                    fit_one, rows, yt, X, batch, text, merged, seed + 7919 * (j + 1)
                 )
-                if novelty_model is not None:
-                    novelty_models[t] = novelty_model
             elif calibrate:
                 log.warning("target %s: %d labelled rows are too few to calibrate the uncertainty", t, n_ok)
         full_meta = {"training": record, **(meta or {})}
-        return cls(
-            featuriser,
-            batch.host,
-            targets,
-            models,
-            merged,
-            full_meta,
-            calibration,
-            baselines,
-            error_models,
-            novelty if novelty_models else None,
-            novelty_models,
-        )
+        return cls(featuriser, batch.host, targets, models, merged, full_meta, calibration, baselines, error_models)
 
     # -- prediction -----------------------------------------------------------------------------
     def predict_features(
@@ -476,14 +433,10 @@ class SurrogateModel:
         uncertainty: str = "total",
         thread_count: int = 1,
         batch: ConfigBatch | None = None,
-        novelty: bool = False,
     ) -> Prediction:
         """Predict from a feature table made by this model's featuriser.
 
-        ``batch`` (the configurations of ``X``) is needed when the model has linear baselines or error
-        models. ``novelty``: the std of each target that has one is its error model that also sees
-        the distance to the nearest labelled configuration (:mod:`surrogate.novelty`; ~10 us a row
-        more, so it is for the few candidates the oracle may verify, not for every scored batch).
+        ``batch`` (the configurations of ``X``) is needed when the model has linear baselines.
         """
         if uncertainty not in UNCERTAINTY_MODES:
             raise ConfigError(f"uncertainty must be one of {', '.join(UNCERTAINTY_MODES)}, got {uncertainty!r}")
@@ -528,13 +481,8 @@ class SurrogateModel:
         data_std = np.sqrt(np.maximum(data_var, 0.0)) * scale
         know_std = np.sqrt(np.maximum(know_var, 0.0)) * scale
         total = np.sqrt(data_std**2 + np.nan_to_num(know_std) ** 2)
-        with_distance = None
-        if novelty and self.novelty is not None and desc is not None:
-            with_distance = np.column_stack([desc, self.novelty.distance(np.asarray(X, dtype=float))])
         for j, t in enumerate(self.targets):  # a target's error model is its std, in either mode
-            if with_distance is not None and t in self.novelty_models:
-                total[:, j] = self.novelty_models[t].std(with_distance, thread_count)
-            elif t in self.error_models:
+            if t in self.error_models:
                 total[:, j] = self.error_models[t].std(desc, thread_count)  # type: ignore[arg-type]
         return Prediction(self.targets, mean, total, data_std, know_std)
 
@@ -549,24 +497,20 @@ class SurrogateModel:
         uncertainty: str = "total",
         thread_count: int = 1,
         chunk_size: int = PREDICT_CHUNK,
-        novelty: bool = False,
     ) -> Prediction:
-        """Featurise and predict a batch of configurations (in chunks of ``chunk_size`` rows);
-        ``novelty`` as in :meth:`predict_features`."""
+        """Featurise and predict a batch of configurations (in chunks of ``chunk_size`` rows)."""
         self.check_host(batch.host)
         n = len(batch)
+        if n <= chunk_size:
+            return self.predict_features(
+                self.featuriser.transform(batch), uncertainty=uncertainty, thread_count=thread_count, batch=batch
+            )
         parts = []
-        for lo in range(0, max(n, 1), chunk_size):
-            sub = (
-                batch
-                if n <= chunk_size
-                else ConfigBatch(batch.host, batch.sites[lo : lo + chunk_size], batch.codes[lo : lo + chunk_size])
-            )
+        for lo in range(0, n, chunk_size):
+            sub = ConfigBatch(batch.host, batch.sites[lo : lo + chunk_size], batch.codes[lo : lo + chunk_size])
             X = self.featuriser.transform(sub)
-            parts.append(
-                self.predict_features(X, uncertainty=uncertainty, thread_count=thread_count, batch=sub, novelty=novelty)
-            )
-        return parts[0] if len(parts) == 1 else Prediction.concat(parts)
+            parts.append(self.predict_features(X, uncertainty=uncertainty, thread_count=thread_count, batch=sub))
+        return Prediction.concat(parts)
 
     # -- persistence ----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -602,10 +546,6 @@ class SurrogateModel:
                 self.models[t].save_model(str(tmp / f"{t}.cbm"))
             for t, em in self.error_models.items():
                 em.regressor.save_model(str(tmp / f"{t}{ERROR_MODEL_SUFFIX}"))
-            for t, em in self.novelty_models.items():
-                em.regressor.save_model(str(tmp / f"{t}{NOVELTY_MODEL_SUFFIX}"))
-            if self.novelty is not None:
-                self.novelty.save(tmp / NOVELTY_FILE)
             (tmp / MODEL_JSON).write_text(json.dumps(jsonable(self.describe()), indent=2, allow_nan=False) + "\n")
             if root.exists():
                 shutil.rmtree(root)
@@ -678,16 +618,7 @@ class SurrogateModel:
                     f"{info_path}: the baseline of {t} has {len(b.weights)} defect types, "
                     f"{host.key} has {len(host.rules)}"
                 )
-        calibration = info.get("calibration") or {}
-        error_models = _load_error_models(root, targets, calibration, "error_model", ERROR_MODEL_SUFFIX)
-        novelty_models = _load_error_models(root, targets, calibration, "novelty_error_model", NOVELTY_MODEL_SUFFIX)
-        novelty = None
-        if novelty_models:
-            if not (root / NOVELTY_FILE).is_file():
-                raise ModelError(f"{root} is incomplete: {NOVELTY_FILE} (the labels' features) is missing")
-            novelty = Novelty.load(root / NOVELTY_FILE)
-            if novelty.reference.shape[1] != len(names):
-                raise ModelError(f"{root / NOVELTY_FILE} has {novelty.reference.shape[1]} features, not {len(names)}")
+        error_models = _load_error_models(root, targets, info.get("calibration") or {})
         model = cls(
             feat,
             host,
@@ -698,26 +629,22 @@ class SurrogateModel:
             info.get("calibration"),
             baselines,
             error_models,
-            novelty,
-            novelty_models,
         )
         model.meta.setdefault("path", str(root))
         return model
 
 
-def _load_error_models(
-    root: Path, targets: Sequence[str], calibration: Mapping[str, Any], key: str, suffix: str
-) -> dict[str, ErrorModel]:
-    """The error models that ``model.json``'s calibration names under ``key`` (models saved before them
-    have none: their std stays the calibrated ensemble or constant std, or the plain error model's)."""
+def _load_error_models(root: Path, targets: Sequence[str], calibration: Mapping[str, Any]) -> dict[str, ErrorModel]:
+    """The error models that ``model.json``'s calibration names (models saved before them have none:
+    their std stays the calibrated ensemble or constant std)."""
     out = {}
     for t in targets:
-        info = calibration.get(t, {}).get(key) if isinstance(calibration.get(t), Mapping) else None
+        info = calibration.get(t, {}).get("error_model") if isinstance(calibration.get(t), Mapping) else None
         if info is None:
             continue
-        f = root / f"{t}{suffix}"
+        f = root / f"{t}{ERROR_MODEL_SUFFIX}"
         if not f.is_file():
-            raise ModelError(f"{root} is incomplete: {f.name} (an error model of {t}) is missing")
+            raise ModelError(f"{root} is incomplete: {f.name} (the error model of {t}) is missing")
         try:
             out[t] = ErrorModel.load(f, info)
         except Exception as exc:

@@ -20,9 +20,7 @@ recorded):
 - ``+features``: descriptors plus the whole sparse feature table;
 - ``+spread``: descriptors plus the spread of the means of 3 sub-models, each fitted on two thirds
   of the labels that the row's own regressor saw (nested folds: out of fold for labelled rows, the
-  same construction averaged over the outer folds for the picks);
-- ``product+novelty``: the shipped model's ``predict(novelty=True)`` std (``--model``), what the
-  oracle's pool uses (``hts.campaign.pool.NoveltyStd``).
+  same construction averaged over the outer folds for the picks).
 
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/research/bench_picked_std.py \\
         --picks benchmarks/results/motifs_oracle.json --out benchmarks/results/picked_std.json
@@ -45,11 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.research.bench_pick_precision import TARGETS, fit_error_model, hit_probability, write_result
 from hts.campaign.results import GOOD_ORACLE_STATUS
-from surrogate.novelty import nearest_distance
 
 FOLDS = 4
 INNER = 3
-VARIANTS = ("recorded", "descriptors", "+novelty", "+features", "+spread", "product+novelty")
+VARIANTS = ("recorded", "descriptors", "+novelty", "+features", "+spread")
 
 
 def load_picks(files: list[Path]) -> list[dict[str, Any]]:
@@ -61,6 +58,15 @@ def load_picks(files: list[Path]) -> list[dict[str, Any]]:
             for p in run.get("oracle_picks", []):
                 if p.get("defects") is not None and p.get("oracle_status") in GOOD_ORACLE_STATUS and target in TARGETS:
                     out.append({**p, "target": target, "strategy": run["strategy"], "seed": run["seed"]})
+    return out
+
+
+def nearest_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a),) Euclidean distance from each row of ``a`` to its nearest row of ``b``."""
+    out = np.empty(len(a))
+    for i in range(0, len(a), 512):
+        d = ((a[i : i + 512, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+        out[i : i + 512] = np.sqrt(d.min(axis=1))
     return out
 
 
@@ -78,7 +84,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from hts.defects import ConfigBatch, DefectConfiguration
     from surrogate.error_model import descriptors
     from surrogate.features import make_featuriser
-    from surrogate.model import SurrogateModel
     from surrogate.training import load_dataset
 
     picks = load_picks(args.picks)
@@ -116,8 +121,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"fold {f + 1}/{FOLDS}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     novelty_p = nearest_distance(ZP, Z)
     std = {v: np.full((len(picks), len(props)), np.nan) for v in VARIANTS}
-    product = SurrogateModel.load(args.model).predict(pbatch, novelty=True)
-    std["product+novelty"] = product.std[:, [product.column(p) for p in props]]
     for j, p in enumerate(props):
         std["recorded"][:, j] = [q.get(f"std_{p}", np.nan) for q in picks]
         ok = np.isfinite(y[:, j]) & np.isfinite(oof[:, j])
@@ -214,7 +217,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--picks", nargs="+", type=Path, required=True, help="bench_motifs.py --oracle result files")
     p.add_argument("--data", default="datasets/mos2_8x8_xtb")
-    p.add_argument("--model", default="models/surrogate-mos2-sparse", help="the product+novelty std's model")
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/picked_std.json")

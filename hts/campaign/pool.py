@@ -10,13 +10,6 @@ inserted into the store, a trial's all at once and trial after trial, so each :m
 reads only the trials stored since the last one (:meth:`CampaignStore.candidates_since`, through the
 ``trial_id`` index); a pool made for a resumed campaign reads the whole store on its first update.
 
-The std a campaign stores is the surrogate's error model on the defect descriptors, cheap enough for
-every scored batch. The oracle picks the candidates of highest probability out of millions, exactly
-where that std is too small: given ``std_of`` (:class:`NoveltyStd`: the error model that also sees
-the distance to the nearest labelled configuration, :mod:`surrogate.novelty`) the pool replaces the
-std and the probability of every candidate it would keep, and keeps it only if the new probability
-still reaches the minimum.
-
 Memory is bounded: at most :data:`PER_GROUP` rows per group and :data:`TOTAL` in all, the best
 probabilities first (ties in the store's evaluation order, so the pool, and the oracle's choice from
 it, are the same for the same store). Verified candidates are dropped for good (:meth:`OraclePool.discard`);
@@ -27,7 +20,7 @@ acquisition credits a verified group and its other rows are worth nothing to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +29,6 @@ import numpy as np
 from hts.campaign.config import Target
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pathlib import Path
-
     from hts.campaign.store import CampaignStore
     from hts.hosts import Host
 
@@ -47,9 +38,6 @@ other rows add nothing, and a second row of a group in one batch adds only the c
 fails, correlated with it (:data:`hts.campaign.acquisition.GROUP_CORRELATION`); a batch is at most the
 oracle's free slots. Without the bound a motif placed hundreds of times (``screen`` stores up to
 :data:`hts.campaign.screen.KEEP_PER_MOTIF` placements of each) would fill the pool with copies."""
-StdOf = Callable[[list[str]], np.ndarray]
-"""``std_of(defects)``: (N, T) std of the candidates given by their stored defects text, per target in the
-campaign's target order."""
 TOTAL = 20_000
 """Rows kept in all: about 10 MB, and about five times the acquisition's own pool
 (:data:`hts.campaign.acquisition.POOL_LIMIT`, the best probabilities among groups not yet verified), so
@@ -112,10 +100,8 @@ class OraclePool:
         host: Host,
         per_group: int = PER_GROUP,
         total: int = TOTAL,
-        std_of: StdOf | None = None,
     ) -> None:
         self.host = host
-        self.std_of = std_of
         self.names = list(targets)
         self.windows = [targets[n].window for n in self.names]
         self.half = np.array([targets[n].half_width for n in self.names], dtype=float)
@@ -153,10 +139,6 @@ class OraclePool:
         distance = new["distance"].to_numpy(dtype=float)
         touched: set[str] = set()
         keep = [i for i in np.flatnonzero(probability >= self.minimum) if hashes[i] not in self.dropped]
-        if self.std_of is not None and keep:
-            std[keep] = self.std_of([str(defects[i]) for i in keep])
-            probability[keep] = marginal_hit_probability(mean[keep], std[keep], self.windows)
-            keep = [i for i in keep if probability[i] >= self.minimum]
         motif_of = {i: None if _missing(motifs[i]) else str(motifs[i]) for i in keep}
         loose = [i for i in keep if motif_of[i] is None]
         family = dict(zip(loose, near_miss_groups_of(self.host, [str(defects[i]) for i in loose]), strict=True))
@@ -230,24 +212,3 @@ def near_miss_groups_of(host: Host, defects: list[str]) -> list[str]:
         return []
     configs = [DefectConfiguration.from_mapping(host, parse_defects(d)) for d in defects]
     return near_miss_groups(ConfigBatch.from_configs(configs))
-
-
-class NoveltyStd:
-    """:data:`StdOf` from a surrogate model folder: ``predict(novelty=True)``'s std (the error model that
-    also sees the distance to the labels), for ``targets`` in order. :meth:`use_model` switches to a
-    refitted model."""
-
-    def __init__(self, model_dir: Path, host: Host, targets: Collection[str]) -> None:
-        self.model_dir, self.host, self.targets = model_dir, host, list(targets)
-
-    def use_model(self, model_dir: Path) -> None:
-        self.model_dir = model_dir
-
-    def __call__(self, defects: list[str]) -> np.ndarray:
-        from hts.campaign.store import parse_defects
-        from hts.defects import ConfigBatch, DefectConfiguration
-        from surrogate.scoring import load_cached
-
-        configs = [DefectConfiguration.from_mapping(self.host, parse_defects(d)) for d in defects]
-        pred = load_cached(self.model_dir).predict(ConfigBatch.from_configs(configs), novelty=True)
-        return pred.std[:, [pred.column(t) for t in self.targets]]

@@ -369,7 +369,6 @@ def make_verifier(
     ``oracle.share`` of the workers), or on a LocalCluster of its own when scoring runs in-process;
     with ``oracle.refit_surrogate`` the surrogate is refitted every :data:`REFIT_EVERY` labels."""
     from hts.campaign.motifs import verified_motif
-    from hts.campaign.pool import NoveltyStd
     from hts.campaign.verifier import Verifier, dask_submit, oracle_workers
     from hts.cluster import dask_client
     from hts.oracle.blas import fast_blas_env
@@ -384,8 +383,7 @@ def make_verifier(
         else:
             workers = oracle_workers(client, share if share > 0 else 1.0)
             n = len(workers)
-        std_of = NoveltyStd(model_dir, host, campaign.targets)
-        refit = Refitter(store, host, out_dir, scorer, model_dir, std_of) if campaign.oracle.refit_surrogate else None
+        refit = Refitter(store, host, out_dir, scorer, model_dir) if campaign.oracle.refit_surrogate else None
         verifier = Verifier(
             campaign,
             host,
@@ -395,7 +393,6 @@ def make_verifier(
             n,
             on_result=refit,
             motif_of=lambda config, measured: verified_motif(config, measured, scorer, campaign),
-            std_of=std_of,
         )
         try:
             yield verifier
@@ -412,11 +409,8 @@ class Refitter:
     the refitted model from then on (:mod:`hts.campaign.refit`; the model is written atomically, so a
     kill during a refit leaves the previous one in use)."""
 
-    def __init__(
-        self, store: CampaignStore, host: Host, out_dir: Path, scorer: Any, model_dir: Path, std_of: Any = None
-    ) -> None:
+    def __init__(self, store: CampaignStore, host: Host, out_dir: Path, scorer: Any, model_dir: Path) -> None:
         self.store, self.host, self.out_dir, self.scorer, self.model = store, host, out_dir, scorer, model_dir
-        self.std_of = std_of  # the oracle pool's NoveltyStd: switched to the refitted model as well
         self.done = 0
 
     def __call__(self, stored: int) -> None:
@@ -428,8 +422,6 @@ class Refitter:
         new = refit_surrogate(self.model, self.store, self.host, self.out_dir)
         if new is not None:
             self.scorer.use_model(new)
-            if self.std_of is not None:
-                self.std_of.use_model(new)
             self.model = new
 
 

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hts.campaign.config import Campaign, oracle_method
-from hts.campaign.pool import OraclePool, StdOf, near_miss_groups_of
+from hts.campaign.pool import OraclePool, near_miss_groups_of
 from hts.campaign.results import CampaignResults
 from hts.campaign.store import CampaignStore, format_defects, parse_defects
 from hts.defects import DefectConfiguration
@@ -97,7 +97,6 @@ class Verifier:
     on_result: Callable[[int], None] | None = None  # called with the number of results stored so far
     motif_of: MotifOf | None = None  # the motif of a near miss the oracle confirms (None: it gets none)
     learning: VerifiedResiduals | None = None  # a benchmark variant (hts.campaign.learning); None: off
-    std_of: StdOf | None = None  # the pool's std (hts.campaign.pool.NoveltyStd); None: the stored one
     sent: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # hash -> (mean, std) as chosen
     jobs: dict[Any, tuple[str, tuple[tuple[int, str], ...]]] = field(default_factory=dict)
     waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
@@ -111,7 +110,7 @@ class Verifier:
 
         self.settings = OracleSettings(method=oracle_method(self.campaign))
         self.compute = self.compute or compute_one
-        self.pool = OraclePool(self.campaign.targets, MIN_PROBABILITY, self.host, std_of=self.std_of)
+        self.pool = OraclePool(self.campaign.targets, MIN_PROBABILITY, self.host)
         # group (a hit's motif, a near miss's make-up and clustering) of every candidate verified or sent
         hit_motif = self.store.oracle_motifs()
         loose = [h for h, m in hit_motif.items() if m is None]

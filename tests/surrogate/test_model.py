@@ -31,7 +31,7 @@ def test_model_beats_constant_predictor(trained, dataset: SyntheticDataset) -> N
     assert set(trained.train_rows).isdisjoint(trained.test_rows)
 
 
-def test_prediction_shapes_and_uncertainty(model: SurrogateModel, dataset: SyntheticDataset, trained) -> None:  # type: ignore[no-untyped-def]
+def test_prediction_shapes_and_uncertainty(model: SurrogateModel, dataset: SyntheticDataset) -> None:
     batch = dataset.batch()
     total = model.predict(batch, uncertainty="total")
     data = model.predict(batch, uncertainty="data")
@@ -46,16 +46,6 @@ def test_prediction_shapes_and_uncertainty(model: SurrogateModel, dataset: Synth
     assert np.isnan(data.knowledge_std).all()
     lo, hi = total.interval(0.9)
     assert (lo < total.mean).all() and (hi > total.mean).all()
-    # With novelty the std is the error model that also sees the distance to the nearest label: zero
-    # for a training configuration, more for a held-out one.
-    near = model.predict(batch, novelty=True)
-    np.testing.assert_array_equal(near.mean, total.mean)
-    distance = model.novelty.distance(model.featuriser.transform(batch))  # type: ignore[union-attr]
-    train, test = trained.train_rows, trained.test_rows
-    assert distance[train].max() < 1e-2 and np.median(distance[test]) > 0.1
-    with_distance = np.column_stack([descriptors(batch), distance])
-    for j, t in enumerate(FIT_TARGETS):
-        np.testing.assert_allclose(near.std[:, j], model.novelty_models[t].std(with_distance), rtol=1e-9)
     frame = total.to_frame(dataset.ids)
     assert list(frame.columns) == ["homo_lumo_gap", "homo_lumo_gap_std", "formation_energy", "formation_energy_std"]
     # Rows predicted in chunks equal rows predicted at once.
@@ -68,17 +58,15 @@ def test_prediction_shapes_and_uncertainty(model: SurrogateModel, dataset: Synth
 def test_save_load_roundtrip(model: SurrogateModel, model_dir: Path, dataset: SyntheticDataset) -> None:
     loaded = SurrogateModel.load(model_dir)
     batch = dataset.batch()
-    for novelty in (False, True):
-        a, b = model.predict(batch, novelty=novelty), loaded.predict(batch, novelty=novelty)
-        np.testing.assert_array_equal(a.mean, b.mean)
-        np.testing.assert_array_equal(a.std, b.std)
+    a, b = model.predict(batch), loaded.predict(batch)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.std, b.std)
     info = json.loads((model_dir / "model.json").read_text())
     assert info["featuriser"] == {"name": "sparse", "settings": {"n_dist": 4, "close_cutoff": 3.5}}
     assert info["host"]["key"] == "MoS2-4x4x1" and info["targets"] == FIT_TARGETS
     assert "catboost" in info["versions"] and info["meta"]["split"]["n_test"] == len(info["meta"]["split"]["test_ids"])
-    expected = [f"{t}{suffix}" for t in FIT_TARGETS for suffix in (".cbm", ".error.cbm", ".novelty-error.cbm")]
+    expected = [f"{t}.cbm" for t in FIT_TARGETS] + [f"{t}.error.cbm" for t in FIT_TARGETS]
     assert sorted(p.name for p in model_dir.glob("*.cbm")) == sorted(expected)
-    assert (model_dir / "novelty.npz").is_file()
     with pytest.raises(ModelError, match="already exists"):
         model.save(model_dir)
 
@@ -96,11 +84,6 @@ def test_load_refuses_broken_or_mismatched(model_dir: Path, tmp_path: Path) -> N
     (no_error_model / "homo_lumo_gap.error.cbm").unlink()
     with pytest.raises(ModelError, match="error model of homo_lumo_gap"):
         SurrogateModel.load(no_error_model)
-    no_novelty = tmp_path / "no_novelty"
-    shutil.copytree(model_dir, no_novelty)
-    (no_novelty / "novelty.npz").unlink()
-    with pytest.raises(ModelError, match="novelty.npz"):
-        SurrogateModel.load(no_novelty)
     tampered = tmp_path / "tampered"
     shutil.copytree(model_dir, tampered)
     info = json.loads((tampered / "model.json").read_text())

@@ -250,39 +250,3 @@ def test_with_learning_a_rejection_lowers_its_make_up_and_both_choices_agree(sto
     # the other placements of one vacancy now look 0.35 eV worse: the pair goes first
     assert [r["hash"] for r in v._choose_pooled(1, MIN_PROBABILITY)] == ["4100"]
     assert [r["hash"] for r in v._choose_ranked(1, MIN_PROBABILITY)] == ["4100"]
-
-
-def test_std_of_replaces_the_stored_std_and_drops_what_it_puts_below_the_minimum(store):
-    # Stored: three candidates at 0.60 +- 0.05 (inside). std_of widens the second, and puts the third far
-    # outside the window's reach: its probability falls under the minimum and it is not kept.
-    add_trial(store, 0, [cand("0001", 0.6), cand("0002", 0.6), cand("0003", 0.80)])  # sites 1, 2, 3
-    asked: list[list[str]] = []
-
-    def std_of(defects: list[str]) -> np.ndarray:
-        asked.append(defects)
-        return np.array([[0.3 if d == "2:VAC" else 0.005] for d in defects])
-
-    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, HOST, std_of=std_of)
-    pool.update(store)
-    assert asked == [["1:VAC", "2:VAC", "3:VAC"]]
-    row = pool.rows["0002"]
-    assert row.std == (0.3,) and row.probability == pytest.approx(probability(0.6, 0.3))
-    assert pool.rows["0001"].probability == pytest.approx(probability(0.6, 0.005))
-    assert "0003" not in pool.rows  # 0.80 +- 0.005 against a window to 0.75
-    assert probability(0.8) >= MIN_PROBABILITY  # kept with the stored std
-
-
-def test_novelty_std_is_the_models_std_with_the_distance_to_the_labels(tiny_surrogate):
-    from hts.campaign.pool import NoveltyStd
-    from hts.campaign.store import parse_defects
-    from hts.defects import ConfigBatch, DefectConfiguration
-    from surrogate.model import SurrogateModel
-
-    host = get_host("MoS2", (4, 4, 1))
-    texts = ["0:VAC", "1:VAC,5:VAC", "2:VAC,20:VAC,21:VAC"]
-    configs = [DefectConfiguration.from_mapping(host, parse_defects(t)) for t in texts]
-    model = SurrogateModel.load(tiny_surrogate)
-    assert model.novelty is not None and set(model.novelty_models) == {"homo_lumo_gap", "formation_energy"}
-    want = model.predict(ConfigBatch.from_configs(configs), novelty=True)
-    got = NoveltyStd(tiny_surrogate, host, ["formation_energy", "homo_lumo_gap"])(texts)
-    np.testing.assert_allclose(got, want.std[:, [want.column("formation_energy"), want.column("homo_lumo_gap")]])
