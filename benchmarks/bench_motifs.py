@@ -50,6 +50,8 @@ import yaml
 STRATEGIES = ("screen", "random", "llm-fixed", "llm-bo", "llm-bo+random-placement")
 RESEARCH = ("llm-bo+refine", "random+refine")  # hts.campaign.refine: local search around each sample
 RESEARCH += ("screen+learn", "llm-bo+learn")  # hts.campaign.learning: the oracle's residuals steer its next picks
+RESEARCH += ("screen+learn-local",)  # the same with errors correlated within one make-up only
+LEARN = {"+learn": (0.5, 2.0), "+learn-local": (0.9, 0.5)}  # (r0, ell) of VerifiedResiduals per variant
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -126,7 +128,8 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
             return loop(campaign, host, store, RefiningProposer(proposer, host, campaign, scorer), scorer, **kw)
 
         runner.run_loop = refined_loop  # type: ignore[assignment]
-    if strategy.endswith("+learn"):
+    suffix = "+" + strategy.partition("+")[2]
+    if suffix in LEARN:
         import hts.campaign.verifier as verifier
         from hts.campaign.learning import VerifiedResiduals
 
@@ -134,7 +137,7 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
 
         def learning(self: Any) -> None:
             start(self)
-            self.learning = VerifiedResiduals(self.host)
+            self.learning = VerifiedResiduals(self.host, *LEARN[suffix])
 
         verifier.Verifier.__post_init__ = learning  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:

@@ -273,9 +273,15 @@ def _run_with_progress(description: str, fn: Any, **kwargs: Any) -> dict[str, An
 @app.command()
 def pretrain(
     out: Path = typer.Option(..., help="Output model folder (checkpoints inside; resumable)."),
-    data: Path | None = typer.Option(None, help="2DMD-layout dataset whose structures are the corpus."),
-    random_structures: int = typer.Option(0, "--random", help="Add this many random configurations."),
-    host: str | None = typer.Option(None, help="Host of --random structures (default MoS2) or of --data."),
+    data: list[Path] | None = typer.Option(
+        None, help="2DMD-layout dataset whose structures are the corpus (repeatable: one per host)."
+    ),
+    random_structures: int = typer.Option(0, "--random", help="Add this many random configurations per host."),
+    host: list[str] | None = typer.Option(
+        None,
+        help="Host of the --random structures (repeatable: the base model then knows every host named; "
+        "default MoS2, or the hosts of --data), or the host to read when a --data folder holds several.",
+    ),
     supercell: Supercell = None,
     max_random_defects: int = typer.Option(12, help="--random: at most this many defects per structure."),
     encoding: Encoding = "sparse",
@@ -301,19 +307,9 @@ def pretrain(
 
     _threads(threads)
     _quiet_transformers()
-    configs = []
-    if data is not None:
-        from hts.twodmd import read_2dmd
-
-        ds = read_2dmd(data, host=host)
-        configs.extend(ds.configs)
-        h = ds.host
-    else:
-        h = _host(host or "MoS2", supercell)
-    if random_structures:
-        from llm.sampling import random_configurations
-
-        configs.extend(random_configurations(h, random_structures, max_random_defects, np.random.default_rng(seed)))
+    configs, hosts = _pretraining_corpus(
+        data or [], host or [], supercell, random_structures, max_random_defects, np.random.default_rng(seed)
+    )
     if not configs:
         raise ConfigError("no structures: pass --data DIR and/or --random N")
     pairs = pretraining_pairs(configs, encoding, n_augment=augment, seed=seed)
@@ -328,7 +324,7 @@ def pretrain(
         pairs=train,
         out_dir=out,
         encoding=encoding,
-        hosts=[h.key],
+        hosts=[h.key for h in hosts],
         preset=preset,
         cfg=cfg,
         val_pairs=val,
@@ -341,12 +337,36 @@ def pretrain(
     )
 
 
+def _pretraining_corpus(
+    data: list[Path], hosts: list[str], supercell: str | None, n_random: int, max_defects: int, rng: Any
+) -> tuple[list[Any], list[Any]]:
+    """The structures of every ``data`` folder plus ``n_random`` random configurations of each host
+    (the ``hosts`` named, else those of ``data``, else MoS2), and the hosts involved in order."""
+    from hts.twodmd import read_2dmd
+    from llm.sampling import random_configurations
+
+    configs: list[Any] = []
+    seen: dict[str, Any] = {}
+    for folder in data:
+        ds = read_2dmd(folder, host=hosts[0] if len(hosts) == 1 and len(data) == 1 else None)
+        configs.extend(ds.configs)
+        seen.setdefault(ds.host.key, ds.host)
+    named = [_host(name, supercell) for name in hosts] if hosts else list(seen.values()) or [_host("MoS2", supercell)]
+    for h in named:
+        seen.setdefault(h.key, h)
+        if n_random:
+            configs.extend(random_configurations(h, n_random, max_defects, rng))
+    return configs, list(seen.values())
+
+
 @app.command()
 def finetune(
     base: str = typer.Option(
         ..., help="Base model folder (ours from `hts llm pretrain`, or a local Llama-3)." + DEFAULT_HELP
     ),
-    data: Path = typer.Option(..., help="Instruction dataset folder (from `hts llm dataset`)."),
+    data: list[Path] = typer.Option(
+        ..., help="Instruction dataset folder from `hts llm dataset` (repeatable: one per host, trained together)."
+    ),
     out: Path = typer.Option(..., help="Output adapter folder (checkpoints inside; resumable)."),
     steps: Steps = 1000,
     batch_size: BatchSize = 16,
@@ -373,14 +393,17 @@ def finetune(
     base = model_folder(base, "base_model") or base
     _threads(threads)
     _quiet_transformers()
-    train = read_jsonl(data / "train.jsonl")
-    val = read_jsonl(data / "val.jsonl") if (data / "val.jsonl").exists() else []
-    if not train:
-        raise InputDataError(f"{data / 'train.jsonl'} holds no examples")
+    train, val = [], []
+    for folder in data:
+        part = read_jsonl(folder / "train.jsonl")
+        if not part:
+            raise InputDataError(f"{folder / 'train.jsonl'} holds no examples")
+        train += part
+        val += read_jsonl(folder / "val.jsonl") if (folder / "val.jsonl").exists() else []
     encodings = {e.encoding for e in train}
     hosts = sorted({e.host for e in train})
     if len(encodings) != 1:
-        raise InputDataError(f"{data} mixes encodings {sorted(encodings)}")
+        raise InputDataError(f"{', '.join(map(str, data))} mix encodings {sorted(encodings)}")
     cfg = _train_cfg(steps, batch_size, lr, warmup, max_length, seed, save_every)
     result = _run_with_progress(
         "finetune",

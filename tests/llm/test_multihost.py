@@ -1,0 +1,71 @@
+"""One generator for several hosts: ``hts llm pretrain`` and ``finetune`` over more than one host's data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hts.cli import app
+from hts.hosts import get_host
+from tests.llm.conftest import configs
+
+SMALL = ["--preset", "test", "--batch-size", "4", "--threads", "1"]
+
+
+def _invoke(*args: str) -> None:
+    r = CliRunner().invoke(app, ["llm", *args])
+    assert r.exit_code == 0, r.output
+
+
+def _instructions(tmp_path, host, seed: int):
+    """A labelled 2DMD folder of ``host`` and its instruction set; returns the set's folder."""
+    from hts.twodmd import write_2dmd
+
+    cfgs = configs(host, seed, 12)[1:]
+    ids = [f"{host.name}{i:03d}" for i in range(len(cfgs))]
+    gaps = np.random.default_rng(seed).uniform(0.5, 3.0, len(ids))
+    write_2dmd(
+        tmp_path / host.name, cfgs, ["test"] * len(cfgs), table=pd.DataFrame({"homo_lumo_gap": gaps}, ids), ids=ids
+    )
+    _invoke("dataset", "--data", str(tmp_path / host.name), "--out", str(tmp_path / f"inst-{host.name}"))
+    return tmp_path / f"inst-{host.name}", tmp_path / host.name
+
+
+def test_base_and_adapter_know_every_host_named(tmp_path):
+    from llm.generation import TransformersGenerator, generate_for_targets
+    from llm.model import ModelManifest
+
+    mos2, bn, p = get_host("MoS2", (4, 4, 1)), get_host("h-BN", (4, 4, 1)), get_host("P", (3, 3, 1))
+    inst_mos2, data_mos2 = _instructions(tmp_path, mos2, 1)
+    inst_bn, _ = _instructions(tmp_path, bn, 2)
+    base = tmp_path / "base"
+    _invoke(
+        "pretrain", "--out", str(base), "--data", str(data_mos2), "--host", "MoS2", "--host", "h-BN",
+        "--supercell", "4x4", "--random", "6", "--max-random-defects", "3", "--steps", "2", "--save-every", "2", *SMALL,
+    )  # fmt: skip
+    assert ModelManifest.load(base).hosts == [mos2.key, bn.key]
+    adapter = tmp_path / "adapter"
+    _invoke(
+        "finetune", "--base", str(base), "--data", str(inst_mos2), "--data", str(inst_bn), "--out", str(adapter),
+        "--steps", "2", "--save-every", "2", "--lora-r", "4", "--lora-alpha", "8", *SMALL[2:],
+    )  # fmt: skip
+    assert ModelManifest.load(adapter).hosts == sorted([mos2.key, bn.key])
+    for h in (mos2, bn):
+        gen = TransformersGenerator.from_pretrained(str(base), str(adapter), encoding="sparse", host=h)
+        samples = generate_for_targets(gen, h, {"homo_lumo_gap": 1.0}, 2, seed=0, max_defects=3)
+        assert len(samples) == 2 and all(s.valid and s.config.host is h for s in samples)
+    with pytest.raises(Exception, match="trained on host"):
+        TransformersGenerator.from_pretrained(str(base), str(adapter), encoding="sparse", host=p)
+
+
+def test_random_corpus_covers_each_named_host():
+    from hts.cli.llm import _pretraining_corpus
+
+    rng = np.random.default_rng(0)
+    cfgs, hosts = _pretraining_corpus([], ["MoS2", "P"], "3x3", 5, 2, rng)
+    assert [h.name for h in hosts] == ["MoS2", "P"]
+    assert sorted({c.host.name for c in cfgs}) == ["MoS2", "P"] and len(cfgs) == 10
+    _, default = _pretraining_corpus([], [], None, 0, 2, rng)
+    assert [h.key for h in default] == ["MoS2-8x8x1"]
