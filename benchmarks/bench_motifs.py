@@ -13,9 +13,7 @@ to every composition request (Ax, exploitation and local trials) replaced by a u
 placement of that composition on the allowed sites; the scout, which asks the model for its own
 compositions, still uses the model. This variant is a benchmark ablation, not a user option. Research
 variants (``--strategies llm-bo+refine random+refine``): the strategy with every sample refined by a
-surrogate-screened local search (:mod:`hts.campaign.refine`); with ``--oracle``, ``screen+learn`` and
-``llm-bo+learn``: the oracle's choice conditioned on the residuals of its own verifications
-(:mod:`hts.campaign.learning`).
+surrogate-screened local search (:mod:`hts.campaign.refine`).
 
 With ``--oracle`` the host's xTB verifies beside generation (``oracle.share`` 0.5: one worker process of
 its own next to the one scoring thread) and each run also reports verified candidates, verified and
@@ -49,9 +47,6 @@ import yaml
 
 STRATEGIES = ("screen", "random", "llm-fixed", "llm-bo", "llm-bo+random-placement")
 RESEARCH = ("llm-bo+refine", "random+refine")  # hts.campaign.refine: local search around each sample
-RESEARCH += ("screen+learn", "llm-bo+learn")  # hts.campaign.learning: the oracle's residuals steer its next picks
-RESEARCH += ("screen+learn-local",)  # the same with errors correlated within one make-up only
-LEARN = {"+learn": (0.5, 2.0), "+learn-local": (0.9, 0.5)}  # (r0, ell) of VerifiedResiduals per variant
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -128,18 +123,6 @@ def run_one(campaign_file: Path, strategy: str, seed: int, seconds: float, oracl
             return loop(campaign, host, store, RefiningProposer(proposer, host, campaign, scorer), scorer, **kw)
 
         runner.run_loop = refined_loop  # type: ignore[assignment]
-    suffix = "+" + strategy.partition("+")[2]
-    if suffix in LEARN:
-        import hts.campaign.verifier as verifier
-        from hts.campaign.learning import VerifiedResiduals
-
-        start = verifier.Verifier.__post_init__
-
-        def learning(self: Any) -> None:
-            start(self)
-            self.learning = VerifiedResiduals(self.host, *LEARN[suffix])
-
-        verifier.Verifier.__post_init__ = learning  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
         path.write_text(yaml.safe_dump(campaign_for(campaign_file, strategy, seed, seconds, oracle)))

@@ -51,14 +51,12 @@ from typing import TYPE_CHECKING, Any
 from hts.campaign.config import Campaign, oracle_method
 from hts.campaign.pool import OraclePool, near_miss_groups_of
 from hts.campaign.results import CampaignResults
-from hts.campaign.store import CampaignStore, format_defects, parse_defects
+from hts.campaign.store import CampaignStore, parse_defects
 from hts.defects import DefectConfiguration
 from hts.hosts import Host
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-    from hts.campaign.learning import VerifiedResiduals
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +94,6 @@ class Verifier:
     progress: Progress | None = log_progress
     on_result: Callable[[int], None] | None = None  # called with the number of results stored so far
     motif_of: MotifOf | None = None  # the motif of a near miss the oracle confirms (None: it gets none)
-    learning: VerifiedResiduals | None = None  # a benchmark variant (hts.campaign.learning); None: off
-    sent: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # hash -> (mean, std) as chosen
     jobs: dict[Any, tuple[str, tuple[tuple[int, str], ...]]] = field(default_factory=dict)
     waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
     reference_job: Any = None
@@ -139,7 +135,6 @@ class Verifier:
             for rec in self._choose(free, minimum_probability):
                 defects = tuple(parse_defects(rec["defects"]))
                 self.groups[rec["hash"]] = rec["group"]
-                self.sent[rec["hash"]] = (rec["mean"], rec["std"])
                 if not isinstance(rec.get("motif"), str):
                     self.near_misses.add(rec["hash"])
                 self.jobs[self._submit(defects, f"oracle-{rec['hash']}")] = (rec["hash"], defects)
@@ -219,9 +214,6 @@ class Verifier:
                 result = {**outcome, **derived_properties(config, outcome, pristine, mu)}
                 if hash_ in self.near_misses:
                     result = self._with_motif(hash_, config, result)
-                if self.learning is not None and hash_ in self.sent:
-                    measured = [result.get(t, float("nan")) for t in self.campaign.targets]
-                    self.learning.add(format_defects(defects), *self.sent[hash_], measured)
         self.store.record_oracle(hash_, status, result)
         self.stored += 1
         self.verified.add(hash_)
@@ -282,8 +274,6 @@ class Verifier:
         credited = {self.groups.get(h, h) for h in self.verified | busy} | self.found
         mean = np.array([r.mean for r in rows], dtype=float)
         std = np.array([r.std for r in rows], dtype=float)
-        if self.learning is not None:
-            mean, std = self.learning.posterior([r.defects for r in rows], mean, std)
         chosen = select_for_oracle(mean, std, [r.group for r in rows], self.campaign.targets, k, credited=credited)
         return [rows[i].record() for i in chosen]
 
@@ -306,16 +296,13 @@ class Verifier:
         windows = [self.campaign.targets[n].window for n in names]
         keep = marginal_hit_probability(mean, std, windows) >= minimum_probability
         pool, mean, std = pool[keep], mean[keep], std[keep]
-        chosen_mean, chosen_std = mean, std
-        if self.learning is not None:
-            mean, std = self.learning.posterior([str(d) for d in pool["defects"]], mean, std)
         rows = select_for_oracle(mean, std, list(groups[pool.index]), self.campaign.targets, k, credited=credited)
         return [
             {
                 **{str(c): v for c, v in pool.iloc[r].to_dict().items()},
                 "group": groups[pool.index[r]],
-                "mean": tuple(chosen_mean[r]),
-                "std": tuple(chosen_std[r]),
+                "mean": tuple(mean[r]),
+                "std": tuple(std[r]),
             }
             for r in rows
         ]

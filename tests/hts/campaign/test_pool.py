@@ -226,27 +226,3 @@ def test_pump_chooses_from_the_pool_without_reading_the_whole_store(store, tmp_p
     monkeypatch.setattr(CampaignResults, "ranked", whole_store)
     v.pump()
     assert len(v.jobs) == 2 and len(v.pool) == 6
-
-
-def test_with_learning_a_rejection_lowers_its_make_up_and_both_choices_agree(store, tmp_path):
-    from hts.campaign.learning import VerifiedResiduals
-    from tests.hts.campaign.conftest import fake_xtb_result
-
-    # one S vacancy predicted at 0.7 (inside) in three placements; two S vacancies at 0.72, less sure
-    singles = [cand(f"40{i:02x}", 0.7, std=0.05, motif=f"s{i}") for i in range(3)]
-    pair = CandidateRecord(
-        "4100", "16:VAC,40:VAC", 2, {"homo_lumo_gap": (0.72, 0.08)}, 0.0, True, "p", "16:VAC,40:VAC", ""
-    )
-    add_trial(store, 0, [*singles, pair])
-    store.set_meta(REFERENCE, fake_xtb_result(()))
-    v = Verifier(CAMPAIGN, HOST, tmp_path, store, pending_submit, 1, progress=None)
-    v.learning = VerifiedResiduals(HOST)
-    v.pump()
-    ((job, (hash_, defects)),) = v.jobs.items()
-    assert hash_ == "4000"  # the surest: a single vacancy
-    del v.jobs[job]
-    v._record(hash_, defects, fake_xtb_result(defects))  # xTB: 1.4 eV, far outside
-    assert len(v.learning) == 1
-    # the other placements of one vacancy now look 0.35 eV worse: the pair goes first
-    assert [r["hash"] for r in v._choose_pooled(1, MIN_PROBABILITY)] == ["4100"]
-    assert [r["hash"] for r in v._choose_ranked(1, MIN_PROBABILITY)] == ["4100"]
