@@ -310,10 +310,8 @@ class TransformersGenerator:
             merge=merge,
         )
         gen = cls(model, tok, encoding, batch_size=batch_size, device=device)
-        if adapter_dir is not None and manifest is not None and manifest.properties:
-            gen.properties = list(manifest.properties)
-        if adapter_dir is not None and manifest is not None and manifest.property_ranges:
-            gen.property_ranges = {p: (float(r[0]), float(r[1])) for p, r in manifest.property_ranges.items()}
+        if adapter_dir is not None and manifest is not None:
+            gen.properties, gen.property_ranges = prompt_properties(manifest, host)
         return gen
 
     def constraint(
@@ -446,6 +444,19 @@ class _Row:
     ids: list[int]
     constraint: Any
     limit: int
+
+
+def prompt_properties(
+    manifest: Any, host: Host | None
+) -> tuple[list[str] | None, dict[str, tuple[float, float]] | None]:
+    """The properties an adapter's prompts conditioned on and their ranges, for ``host`` where the
+    manifest records them per host, else over all its training prompts; ``None`` where not recorded."""
+    ranges = manifest.property_ranges
+    if host is not None and host.key in manifest.host_property_ranges:
+        ranges = manifest.host_property_ranges[host.key]
+        return sorted(ranges), {p: (float(r[0]), float(r[1])) for p, r in ranges.items()}
+    properties = list(manifest.properties) or None
+    return properties, ({p: (float(r[0]), float(r[1])) for p, r in ranges.items()} if ranges else None)
 
 
 def generate_for_targets(

@@ -49,6 +49,9 @@ class ModelManifest:
     properties: list[str] = field(default_factory=list)
     # The range of each property's values in the training prompts (adapters): what may sensibly be asked.
     property_ranges: dict[str, list[float]] = field(default_factory=dict)
+    # The same per host key (adapters trained on several hosts): each host's prompts condition on their
+    # own properties over their own ranges (a band gap of 4 eV is usual for h-BN, unheard of for MoS2).
+    host_property_ranges: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     format: int = 1
 
     def save(self, directory: str | Path) -> Path:

@@ -374,12 +374,14 @@ def finetune(
     dtype: str | None = None,
     properties: Sequence[str] = (),
     property_ranges: Mapping[str, Sequence[float]] | None = None,
+    host_property_ranges: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
 ) -> dict[str, Any]:
     """LoRA-tune the base model in ``base_dir`` on instruction pairs (loss on answers); saves the adapter.
 
     ``properties``: those the prompts condition on, recorded in the adapter's manifest so that
     campaigns write only these into prompts; ``property_ranges``: their value ranges in training,
-    recorded too (campaigns search prompt values inside them).
+    recorded too (campaigns search prompt values inside them); ``host_property_ranges``: the same
+    per host key, for an adapter trained on several hosts.
     """
     from llm.model import ModelManifest, add_lora, load_base, save_adapter, versions
     from llm.tokenizer import tokenizer_fingerprint
@@ -416,6 +418,10 @@ def finetune(
         versions=versions(),
         properties=list(properties),
         property_ranges={p: [float(v) for v in r] for p, r in (property_ranges or {}).items()},
+        host_property_ranges={
+            h: {p: [float(v) for v in r] for p, r in per_host.items()}
+            for h, per_host in (host_property_ranges or {}).items()
+        },
     )
     save_adapter(model, tok, out_dir, manifest)
     return result

@@ -423,6 +423,7 @@ def finetune(
         dtype=dtype,
         properties=sorted({p for e in train for p in e.targets}),
         property_ranges=property_ranges(train),
+        host_property_ranges={h: property_ranges(e for e in train if e.host == h) for h in hosts},
     )
     Console().print(
         f"adapter -> {out}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))

@@ -11,6 +11,7 @@ from hts.cli import app
 from hts.hosts import get_host
 from tests.llm.conftest import configs
 
+GAPS = {"MoS2": (0.2, 1.8), "BN": (3.0, 4.5)}  # each host's band gaps in its labels (eV)
 SMALL = ["--preset", "test", "--batch-size", "4", "--threads", "1"]
 
 
@@ -25,7 +26,7 @@ def _instructions(tmp_path, host, seed: int):
 
     cfgs = configs(host, seed, 12)[1:]
     ids = [f"{host.name}{i:03d}" for i in range(len(cfgs))]
-    gaps = np.random.default_rng(seed).uniform(0.5, 3.0, len(ids))
+    gaps = np.random.default_rng(seed).uniform(*GAPS[host.name], len(ids))
     write_2dmd(
         tmp_path / host.name, cfgs, ["test"] * len(cfgs), table=pd.DataFrame({"homo_lumo_gap": gaps}, ids), ids=ids
     )
@@ -54,6 +55,9 @@ def test_base_and_adapter_know_every_host_named(tmp_path):
     assert ModelManifest.load(adapter).hosts == sorted([mos2.key, bn.key])
     for h in (mos2, bn):
         gen = TransformersGenerator.from_pretrained(str(base), str(adapter), encoding="sparse", host=h)
+        assert gen.properties == ["homo_lumo_gap"] and gen.property_ranges is not None
+        lo, hi = gen.property_ranges["homo_lumo_gap"]  # this host's prompts' range, not the union
+        assert GAPS[h.name][0] <= lo < hi <= GAPS[h.name][1]
         samples = generate_for_targets(gen, h, {"homo_lumo_gap": 1.0}, 2, seed=0, max_defects=3)
         assert len(samples) == 2 and all(s.valid and s.config.host is h for s in samples)
     with pytest.raises(Exception, match="trained on host"):
@@ -69,3 +73,12 @@ def test_random_corpus_covers_each_named_host():
     assert sorted({c.host.name for c in cfgs}) == ["MoS2", "P"] and len(cfgs) == 10
     _, default = _pretraining_corpus([], [], None, 0, 2, rng)
     assert [h.key for h in default] == ["MoS2-8x8x1"]
+
+
+def test_an_adapter_without_per_host_ranges_reports_its_overall_ones():
+    from llm.generation import prompt_properties
+    from llm.model import ModelManifest
+
+    manifest = ModelManifest("adapter", "fp", properties=["homo_lumo_gap"], property_ranges={"homo_lumo_gap": [0, 2]})
+    assert prompt_properties(manifest, get_host("MoS2")) == (["homo_lumo_gap"], {"homo_lumo_gap": (0.0, 2.0)})
+    assert prompt_properties(ModelManifest("adapter", "fp"), None) == (None, None)
