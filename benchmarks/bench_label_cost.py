@@ -29,7 +29,7 @@ def time_cells(host_name: str, supercell: str, concentrations: list[float], seed
     from hts.hosts import default_oracle_method, get_host
     from hts.oracle.xtb import XTBOracle
 
-    host = get_host(host_name, tuple(int(x) for x in supercell.split("x")) + (1,))
+    host = get_host(host_name, (*(int(x) for x in supercell.split("x")), 1))
     oracle = XTBOracle(default_oracle_method(host.name))
     rng = np.random.default_rng(seed)
     cells = [("pristine", host.pristine_structure())]
