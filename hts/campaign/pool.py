@@ -20,7 +20,7 @@ acquisition credits a verified group and its other rows are worth nothing to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,7 @@ class OraclePool:
         total: int = TOTAL,
     ) -> None:
         self.host = host
+        self.targets = targets
         self.names = list(targets)
         self.windows = [targets[n].window for n in self.names]
         self.half = np.array([targets[n].half_width for n in self.names], dtype=float)
@@ -165,6 +166,28 @@ class OraclePool:
         self._bound_total()
         self._order = None
         return len(new)
+
+    def rescore(self, predict: Callable[[list[str]], tuple[np.ndarray, np.ndarray]]) -> int:
+        """Replace every row's prediction by ``predict(defects)`` (mean and std, (N, T) in the campaign's
+        target order), as after a refit of the surrogate: the rows' probabilities, distances and
+        uncertainties follow, and rows that fall below the minimum go. Returns how many rows remain."""
+        from hts.campaign.acquisition import marginal_hit_probability
+        from hts.campaign.objective import distances
+
+        rows = list(self.rows.values())
+        if not rows:
+            return 0
+        mean, std = predict([r.defects for r in rows])
+        probability = marginal_hit_probability(mean, std, self.windows)
+        distance, _ = distances(mean, self.names, self.targets)
+        uncertainty = np.sqrt(np.mean((std / self.half) ** 2, axis=1))
+        for i, row in enumerate(rows):
+            row.mean, row.std = tuple(float(x) for x in mean[i]), tuple(float(x) for x in std[i])
+            row.probability, row.distance = float(probability[i]), float(distance[i])
+            row.uncertainty = float(uncertainty[i])
+        self._remove([r for r in rows if r.probability < self.minimum])
+        self._order = None
+        return len(self.rows)
 
     def discard(self, hash_: str, group: str) -> None:
         """``hash_`` (of ``group``) was verified: its row goes and never comes back, and ``group``'s

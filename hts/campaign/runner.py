@@ -394,6 +394,8 @@ def make_verifier(
             on_result=refit,
             motif_of=lambda config, measured: verified_motif(config, measured, scorer, campaign),
         )
+        if refit is not None:  # the oracle then chooses by what the refitted model predicts
+            refit.after = lambda: verifier.rescore(scorer.score)
         try:
             yield verifier
         finally:
@@ -407,11 +409,13 @@ REFIT_EVERY = 8
 class Refitter:
     """Refits the surrogate on the oracle's labels every :data:`REFIT_EVERY` results and scores with
     the refitted model from then on (:mod:`hts.campaign.refit`; the model is written atomically, so a
-    kill during a refit leaves the previous one in use)."""
+    kill during a refit leaves the previous one in use); ``after`` is called once a refitted model is
+    in use (the verifier re-predicts its pool of candidates with it)."""
 
     def __init__(self, store: CampaignStore, host: Host, out_dir: Path, scorer: Any, model_dir: Path) -> None:
         self.store, self.host, self.out_dir, self.scorer, self.model = store, host, out_dir, scorer, model_dir
         self.done = 0
+        self.after: Callable[[], Any] | None = None
 
     def __call__(self, stored: int) -> None:
         if stored - self.done < REFIT_EVERY:
@@ -423,6 +427,8 @@ class Refitter:
         if new is not None:
             self.scorer.use_model(new)
             self.model = new
+            if self.after is not None:
+                self.after()
 
 
 def verify_at_the_end(campaign: Campaign, host: Host, out_dir: Path, model_dir: Path) -> None:

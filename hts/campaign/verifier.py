@@ -253,6 +253,25 @@ class Verifier:
         """Hashes running on the oracle or done and waiting for the reference."""
         return {h for h, _ in self.jobs.values()} | {h for h, _, _ in self.waiting}
 
+    def rescore(self, score: Callable[[Any], Any]) -> int:
+        """Re-predict the pool's candidates with ``score`` (a batch -> prediction, e.g. a scorer's, after
+        the surrogate was refitted), so that the oracle chooses by what the refitted model says; returns
+        the rows left in the pool."""
+        import numpy as np
+
+        from hts.campaign.store import parse_defects
+        from hts.defects import ConfigBatch
+
+        names = list(self.campaign.targets)
+
+        def predict(defects: list[str]) -> tuple[Any, Any]:
+            configs = [DefectConfiguration.from_mapping(self.host, parse_defects(d)) for d in defects]
+            pred = score(ConfigBatch.from_configs(configs))
+            cols = [list(pred.targets).index(n) for n in names]
+            return np.asarray(pred.mean)[:, cols], np.asarray(pred.std)[:, cols]
+
+        return self.pool.rescore(predict)
+
     def _choose(self, k: int, minimum_probability: float) -> list[dict[str, Any]]:
         """The ``k`` candidates to verify next (see the module docstring): from the pool while the
         threshold is at least the pool's, else from the whole store."""

@@ -226,3 +226,41 @@ def test_pump_chooses_from_the_pool_without_reading_the_whole_store(store, tmp_p
     monkeypatch.setattr(CampaignResults, "ranked", whole_store)
     v.pump()
     assert len(v.jobs) == 2 and len(v.pool) == 6
+
+
+def test_a_rescore_replaces_the_predictions_and_drops_what_falls_below_the_minimum(store):
+    add_trial(store, 0, [cand("0001", 0.6, motif="a"), cand("0002", 0.62, motif="b"), cand("0003", 0.8)])
+    pool = OraclePool(CAMPAIGN.targets, MIN_PROBABILITY, HOST)
+    pool.update(store)
+    assert len(pool) == 3
+
+    def refitted(defects: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # the refitted model moves candidate 0001 far outside and 0003 to the window's centre
+        gap = {"1:VAC": (1.4, 0.02), "2:VAC": (0.62, 0.05), "3:VAC": (0.6, 0.02)}
+        return np.array([[gap[d][0]] for d in defects]), np.array([[gap[d][1]] for d in defects])
+
+    assert pool.rescore(refitted) == 2
+    assert sorted(pool.rows) == ["0002", "0003"]
+    row = pool.rows["0003"]
+    assert row.mean == (0.6,) and row.std == (0.02,) and row.distance == 0.0
+    assert row.probability == pytest.approx(probability(0.6, 0.02))
+    assert [r.hash for r in pool.choices()] == ["0003", "0002"]  # ranked by the new stds (both inside)
+    assert pool.rescore(refitted) == 2  # the same model again changes nothing
+
+
+def test_the_verifier_rescoring_its_pool_asks_the_scorer_for_the_campaign_targets(store, tmp_path):
+    from types import SimpleNamespace
+
+    add_trial(store, 0, [cand("0001", 0.6, motif="a"), cand("0002", 0.62, motif="b")])
+    v = Verifier(CAMPAIGN, HOST, tmp_path, store, pending_submit, 1, progress=None)
+    v.pool.update(store)
+    seen: list[int] = []
+
+    def score(batch: Any) -> Any:
+        seen.append(len(batch))
+        n = len(batch)  # a model with one more target than the campaign, in another order
+        return SimpleNamespace(
+            targets=["formation_energy", "homo_lumo_gap"], mean=np.tile([3.0, 1.5], (n, 1)), std=np.full((n, 2), 0.01)
+        )
+
+    assert v.rescore(score) == 0 and seen == [2]  # both now predicted at 1.5 eV: outside, gone

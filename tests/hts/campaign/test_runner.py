@@ -268,15 +268,20 @@ def test_the_surrogate_is_refitted_every_few_results_and_scored_with_from_then_o
     monkeypatch.setattr(runner, "REFIT_EVERY", 4)
     scorer = Scorer()
     refit = runner.Refitter("store", HOST, tmp_path, scorer, tmp_path / "original")
+    rescored: list[Path] = []  # the model in use each time the verifier's pool is re-predicted
+    refit.after = lambda: rescored.append(scorer.models[-1])
     for stored in range(1, 4):
         refit(stored)
     assert refits == []  # fewer than REFIT_EVERY results
     refit(4)
     assert refits == [(tmp_path / "original", "store", HOST, tmp_path)]
     assert scorer.models == [tmp_path / "refit-8"] and refit.model == tmp_path / "refit-8"
+    assert rescored == [tmp_path / "refit-8"]
     refit(7)
     assert len(refits) == 1
-    refit(8)  # nothing new to fit on (None): the model stays
+    refit(8)  # nothing new to fit on (None): the model stays, the pool is not re-predicted
     assert len(refits) == 2 and scorer.models == [tmp_path / "refit-8"] and refit.model == tmp_path / "refit-8"
+    assert rescored == [tmp_path / "refit-8"]
     refit(12)
     assert refits[-1][0] == tmp_path / "refit-8" and scorer.models[-1] == tmp_path / "refit-20"
+    assert rescored == [tmp_path / "refit-8", tmp_path / "refit-20"]
