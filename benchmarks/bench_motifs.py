@@ -13,7 +13,8 @@ to every composition request (Ax, exploitation and local trials) replaced by a u
 placement of that composition on the allowed sites; the scout, which asks the model for its own
 compositions, still uses the model. This variant is a benchmark ablation, not a user option. Research
 variants (``--strategies llm-bo+refine random+refine``): the strategy with every sample refined by a
-surrogate-screened local search (:mod:`hts.campaign.refine`).
+surrogate-screened local search (:mod:`hts.campaign.refine`); with ``--oracle``, ``screen+refit``: the
+surrogate refitted on the oracle's labels as they come (``oracle.refit_surrogate``).
 
 With ``--oracle`` the host's xTB verifies beside generation (``oracle.share`` 0.5: one worker process of
 its own next to the one scoring thread) and each run also reports verified candidates, verified and
@@ -47,6 +48,7 @@ import yaml
 
 STRATEGIES = ("screen", "random", "llm-fixed", "llm-bo", "llm-bo+random-placement")
 RESEARCH = ("llm-bo+refine", "random+refine")  # hts.campaign.refine: local search around each sample
+RESEARCH += ("screen+refit",)  # with --oracle: oracle.refit_surrogate on
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -96,6 +98,8 @@ def campaign_for(campaign_file: Path, strategy: str, seed: int, seconds: float, 
     data["seed"] = seed
     data["dask"] = {"enabled": False, "workers": 2}
     data["oracle"] = {"enabled": True, "share": 0.5, "top_k": 1} if oracle else {"enabled": False}
+    if oracle and strategy.endswith("+refit"):
+        data["oracle"]["refit_surrogate"] = True
     budget = data.setdefault("budget", {})
     budget["wall_clock_hours"] = seconds / 3600
     budget.pop("max_evaluations", None)
