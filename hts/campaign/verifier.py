@@ -259,7 +259,6 @@ class Verifier:
         the rows left in the pool."""
         import numpy as np
 
-        from hts.campaign.store import parse_defects
         from hts.defects import ConfigBatch
 
         names = list(self.campaign.targets)
