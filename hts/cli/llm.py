@@ -351,7 +351,13 @@ def _pretraining_corpus(
         ds = read_2dmd(folder, host=hosts[0] if len(hosts) == 1 and len(data) == 1 else None)
         configs.extend(ds.configs)
         seen.setdefault(ds.host.key, ds.host)
-    named = [_host(name, supercell) for name in hosts] if hosts else list(seen.values()) or [_host("MoS2", supercell)]
+    read = {h.name: h for h in seen.values()}  # a named host that --data has comes in the data's supercell
+
+    def host_of(name: str) -> Any:
+        h = _host(name, supercell)
+        return read.get(h.name, h) if supercell is None else h
+
+    named = [host_of(name) for name in hosts] if hosts else list(seen.values()) or [_host("MoS2", supercell)]
     for h in named:
         seen.setdefault(h.key, h)
         if n_random:

@@ -75,6 +75,17 @@ def test_random_corpus_covers_each_named_host():
     assert [h.key for h in default] == ["MoS2-8x8x1"]
 
 
+def test_random_structures_of_a_host_with_data_come_in_the_data_cell(tmp_path):
+    from hts.cli.llm import _pretraining_corpus
+    from hts.twodmd import write_2dmd
+
+    mos2 = get_host("MoS2", (4, 4, 1))
+    cfgs = configs(mos2, 3, 5)[1:]
+    write_2dmd(tmp_path / "d", cfgs, ["test"] * len(cfgs), ids=[f"x{i}" for i in range(len(cfgs))])
+    cfgs, hosts = _pretraining_corpus([tmp_path / "d"], ["MoS2"], None, 3, 2, np.random.default_rng(0))
+    assert [h.key for h in hosts] == ["MoS2-4x4x1"] and {c.host.key for c in cfgs} == {"MoS2-4x4x1"}
+
+
 def test_an_adapter_without_per_host_ranges_reports_its_overall_ones():
     from llm.generation import prompt_properties
     from llm.model import ModelManifest
