@@ -225,13 +225,18 @@ class OraclePool:
         self._order = None
 
 
-def near_miss_groups_of(host: Host, defects: list[str]) -> list[str]:
-    """:func:`hts.campaign.motifs.near_miss_groups` of candidates given by their stored defects text."""
-    from hts.campaign.motifs import near_miss_groups
+def batch_of(host: Host, defects: list[str]) -> Any:
+    """The :class:`hts.defects.ConfigBatch` of candidates given by their stored defects text."""
     from hts.campaign.store import parse_defects
     from hts.defects import ConfigBatch, DefectConfiguration
 
+    return ConfigBatch.from_configs([DefectConfiguration.from_mapping(host, parse_defects(d)) for d in defects])
+
+
+def near_miss_groups_of(host: Host, defects: list[str]) -> list[str]:
+    """:func:`hts.campaign.motifs.near_miss_groups` of candidates given by their stored defects text."""
+    from hts.campaign.motifs import near_miss_groups
+
     if not defects:
         return []
-    configs = [DefectConfiguration.from_mapping(host, parse_defects(d)) for d in defects]
-    return near_miss_groups(ConfigBatch.from_configs(configs))
+    return near_miss_groups(batch_of(host, defects))

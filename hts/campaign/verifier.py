@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hts.campaign.config import Campaign, oracle_method
-from hts.campaign.pool import OraclePool, near_miss_groups_of
+from hts.campaign.pool import OraclePool, batch_of, near_miss_groups_of
 from hts.campaign.results import CampaignResults
 from hts.campaign.store import CampaignStore, parse_defects
 from hts.defects import DefectConfiguration
@@ -259,13 +259,10 @@ class Verifier:
         the rows left in the pool."""
         import numpy as np
 
-        from hts.defects import ConfigBatch
-
         names = list(self.campaign.targets)
 
         def predict(defects: list[str]) -> tuple[Any, Any]:
-            configs = [DefectConfiguration.from_mapping(self.host, parse_defects(d)) for d in defects]
-            pred = score(ConfigBatch.from_configs(configs))
+            pred = score(batch_of(self.host, defects))
             cols = [list(pred.targets).index(n) for n in names]
             return np.asarray(pred.mean)[:, cols], np.asarray(pred.std)[:, cols]
 
