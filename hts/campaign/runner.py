@@ -367,8 +367,10 @@ def make_verifier(
 ) -> Iterator[Any]:
     """The oracle beside generation (:mod:`hts.campaign.verifier`) on the scorer's Dask cluster (its
     ``oracle.share`` of the workers), or on a LocalCluster of its own when scoring runs in-process;
-    with ``oracle.refit_surrogate`` the surrogate is refitted every :data:`REFIT_EVERY` labels."""
+    with ``oracle.refit_surrogate`` the surrogate is refitted in the background as labels come in
+    (:class:`hts.campaign.refit.Refitter`)."""
     from hts.campaign.motifs import verified_motif
+    from hts.campaign.refit import Refitter
     from hts.campaign.verifier import Verifier, dask_submit, oracle_workers
     from hts.cluster import dask_client
     from hts.oracle.blas import fast_blas_env
@@ -383,7 +385,7 @@ def make_verifier(
         else:
             workers = oracle_workers(client, share if share > 0 else 1.0)
             n = len(workers)
-        refit = Refitter(store, host, out_dir, scorer, model_dir) if campaign.oracle.refit_surrogate else None
+        refit = Refitter(store, host, out_dir, model_dir, scorer.use_model) if campaign.oracle.refit_surrogate else None
         verifier = Verifier(
             campaign,
             host,
@@ -391,7 +393,7 @@ def make_verifier(
             store,
             dask_submit(client, workers),
             n,
-            on_result=refit,
+            on_pump=refit,
             motif_of=lambda config, measured: verified_motif(config, measured, scorer, campaign),
         )
         if refit is not None:  # the oracle then chooses by what the refitted model predicts
@@ -400,35 +402,8 @@ def make_verifier(
             yield verifier
         finally:
             verifier.cancel()
-
-
-REFIT_EVERY = 8
-"""``oracle.refit_surrogate``: refit after every this many new oracle results."""
-
-
-class Refitter:
-    """Refits the surrogate on the oracle's labels every :data:`REFIT_EVERY` results and scores with
-    the refitted model from then on (:mod:`hts.campaign.refit`; the model is written atomically, so a
-    kill during a refit leaves the previous one in use); ``after`` is called once a refitted model is
-    in use (the verifier re-predicts its pool of candidates with it)."""
-
-    def __init__(self, store: CampaignStore, host: Host, out_dir: Path, scorer: Any, model_dir: Path) -> None:
-        self.store, self.host, self.out_dir, self.scorer, self.model = store, host, out_dir, scorer, model_dir
-        self.done = 0
-        self.after: Callable[[], Any] | None = None
-
-    def __call__(self, stored: int) -> None:
-        if stored - self.done < REFIT_EVERY:
-            return
-        from hts.campaign.refit import refit_surrogate
-
-        self.done = stored
-        new = refit_surrogate(self.model, self.store, self.host, self.out_dir)
-        if new is not None:
-            self.scorer.use_model(new)
-            self.model = new
-            if self.after is not None:
-                self.after()
+            if refit is not None:
+                refit.close()
 
 
 def verify_at_the_end(campaign: Campaign, host: Host, out_dir: Path, model_dir: Path) -> None:

@@ -92,7 +92,7 @@ class Verifier:
     slots: int
     compute: Callable[..., dict[str, Any]] | None = None  # default: hts.labelling.compute_one
     progress: Progress | None = log_progress
-    on_result: Callable[[int], None] | None = None  # called with the number of results stored so far
+    on_pump: Callable[[int], None] | None = None  # called on every pump with the number of results stored so far
     motif_of: MotifOf | None = None  # the motif of a near miss the oracle confirms (None: it gets none)
     jobs: dict[Any, tuple[str, tuple[tuple[int, str], ...]]] = field(default_factory=dict)
     waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
@@ -130,6 +130,8 @@ class Verifier:
         self._collect()
         if self.broken is not None:
             return 0
+        if self.on_pump is not None:
+            self.on_pump(self.stored)
         free = self.slots - len(self.jobs) if limit is None else min(limit, self.slots - len(self.jobs))
         if free > 0:
             for rec in self._choose(free, minimum_probability):
@@ -220,8 +222,6 @@ class Verifier:
         self.pool.discard(hash_, self.groups.setdefault(hash_, hash_))
         if self.progress is not None:
             self.progress(self._n_verified(), len(self.jobs), hash_, status)
-        if self.on_result is not None:
-            self.on_result(self.stored)
 
     def _with_motif(self, hash_: str, config: DefectConfiguration, result: dict[str, Any]) -> dict[str, Any]:
         """``result`` with the candidate's ``motif`` (:data:`MotifOf`) when the oracle puts this near miss

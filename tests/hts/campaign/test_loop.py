@@ -378,13 +378,13 @@ def test_llm_bo_composition_knobs_with_a_tiny_llama(tmp_path, tiny_surrogate):
 @pytest.mark.slow
 def test_verification_beside_generation_refits_the_surrogate(tmp_path, monkeypatch):
     """oracle.refit_surrogate: GFN1-xTB verifies beside the loop, the surrogate is refitted on its
-    labels, and the trials after the refit are scored by the refitted model. The pump is made to wait
-    for its jobs so that the refit falls between two iterations."""
+    labels in a process of its own, and the trials after the refit are scored by the refitted model. The
+    pump is made to wait for its jobs and the refit so that the refit falls between two iterations."""
     import time
 
     import numpy as np
 
-    import hts.campaign.runner
+    import hts.campaign.refit
     from hts.campaign.store import parse_defects
     from hts.campaign.verifier import Verifier
     from hts.defects import ConfigBatch, DefectConfiguration
@@ -397,13 +397,13 @@ def test_verification_beside_generation_refits_the_surrogate(tmp_path, monkeypat
 
     def pump_and_wait(self, *args, **kwargs):
         n = pump(self, *args, **kwargs)
-        while self.jobs or self.reference_job is not None:
+        while self.jobs or self.reference_job is not None or self.on_pump.busy:
             time.sleep(0.05)
             n += pump(self, limit=0)
         return n
 
     monkeypatch.setattr(Verifier, "pump", pump_and_wait)
-    monkeypatch.setattr(hts.campaign.runner, "REFIT_EVERY", 1)
+    monkeypatch.setattr(hts.campaign.refit, "REFIT_EVERY", 1)
     data = write_dataset(tmp_path / "data", make_dataset(per_concentration=20, seed=1))
     fit = train(
         load_dataset(data),

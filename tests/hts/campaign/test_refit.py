@@ -186,3 +186,138 @@ def test_a_model_without_its_dataset_cannot_be_refitted(tmp_path, tiny_surrogate
     finally:
         store.close()
     assert not list(tmp_path.glob("surrogate-refit-*"))
+
+
+# -- the background refit in a campaign ------------------------------------------------------------------
+class _Store:
+    """What the Refitter asks of a store: its meta."""
+
+    def __init__(self) -> None:
+        self.meta: dict[str, str] = {}
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.meta[key] = value
+
+
+def _refitter(tmp_path, monkeypatch, every: int = 4):
+    """A Refitter whose plans are numbered jobs and whose fits are futures the test completes."""
+    from concurrent.futures import Future
+
+    import hts.campaign.refit as refit
+
+    planned: list[Path] = []
+    started: list[Future] = []
+
+    def plan(model, store, host, out_dir):
+        planned.append(model)
+        return f"job-{len(planned)}"
+
+    def start(job):
+        started.append(Future())
+        return started[-1]
+
+    monkeypatch.setattr(refit, "plan_refit", plan)
+    monkeypatch.setattr(refit, "REFIT_EVERY", every)
+    models: list[Path] = []
+    r = refit.Refitter(_Store(), HOST, tmp_path, tmp_path / "original", models.append, start=start)
+    return r, planned, started, models
+
+
+def test_a_refit_runs_in_the_background_and_the_scorer_moves_on_once_it_is_done(tmp_path, monkeypatch):
+    r, planned, started, models = _refitter(tmp_path, monkeypatch)
+    rescored: list[Path] = []  # the model in use each time the verifier's pool is re-predicted
+    r.after = lambda: rescored.append(models[-1])
+    for stored in range(4):
+        r(stored)
+    assert planned == [] and not r.busy  # fewer than REFIT_EVERY results
+    r(4)
+    assert planned == [tmp_path / "original"] and r.busy
+    for stored in (5, 6, 7):  # the loop goes on with the model in use
+        r(stored)
+    assert len(started) == 1 and models == [] and rescored == []
+    started[0].set_result(str(tmp_path / "refit-8"))
+    r(7)
+    assert models == [tmp_path / "refit-8"] and r.model == tmp_path / "refit-8" and rescored == models
+    assert r.store.meta[REFIT_META] == str(tmp_path / "refit-8")
+    assert not r.busy  # fewer than REFIT_EVERY new results since the refit started
+    r(8)
+    assert planned[-1] == tmp_path / "refit-8" and len(started) == 2
+    r(20)  # no second refit while one runs, however many results come in
+    assert len(started) == 2
+    started[1].set_result(str(tmp_path / "refit-16"))
+    r(20)  # 12 results came in during that refit: the next starts at once
+    assert models[-1] == tmp_path / "refit-16" and len(started) == 3
+
+
+def test_a_failed_refit_is_logged_and_the_model_in_use_stays(tmp_path, monkeypatch, caplog):
+    r, _planned, started, models = _refitter(tmp_path, monkeypatch)
+    r(4)
+    started[0].set_exception(MemoryError("out of memory"))
+    with caplog.at_level("ERROR"):
+        r(5)
+    assert "surrogate refit failed (MemoryError: out of memory)" in caplog.text
+    assert models == [] and r.model == tmp_path / "original" and REFIT_META not in r.store.meta
+    r(8)  # the next one starts as usual
+    assert len(started) == 2
+
+
+def test_nothing_new_to_fit_on_starts_nothing(tmp_path, monkeypatch):
+    import hts.campaign.refit as refit
+
+    r, _planned, started, _models = _refitter(tmp_path, monkeypatch)
+    monkeypatch.setattr(refit, "plan_refit", lambda *a: None)
+    r(4)
+    assert started == [] and not r.busy
+
+
+def test_close_cancels_a_running_refit(tmp_path, monkeypatch):
+    r, _planned, started, _models = _refitter(tmp_path, monkeypatch)
+    r(4)
+    r.close()
+    assert started[0].cancelled() and not r.busy
+
+
+def test_a_refit_in_a_process_of_its_own_fits_the_oracles_labels(tmp_path, model_dir):
+    from hts.campaign.refit import plan_refit, start_process
+    from surrogate.model import SurrogateModel
+
+    store = _store(tmp_path / "s.sqlite", ORACLE)
+    try:
+        job = plan_refit(model_dir, store, HOST, tmp_path)
+    finally:
+        store.close()
+    assert job is not None and job.dest == tmp_path / "surrogate-refit-3"
+    dest = start_process(job).result()
+    assert dest == job.dest and SurrogateModel.load(dest).meta["refit"]["oracle_labels"] == 3
+
+
+def test_a_refit_process_that_fails_names_why(tmp_path, tiny_surrogate):
+    from hts.campaign.refit import plan_refit, start_process
+
+    store = _store(tmp_path / "s.sqlite", ORACLE)
+    try:
+        job = plan_refit(tiny_surrogate, store, HOST, tmp_path)
+    finally:
+        store.close()
+    assert job is not None
+    with pytest.raises(RuntimeError, match="ModelError: .* does not record the dataset it was trained on"):
+        start_process(job).result()
+    assert not job.dest.exists()
+
+
+def test_a_complete_model_left_by_a_killed_run_is_used_without_fitting_again(tmp_path, model_dir, monkeypatch):
+    from hts.campaign.refit import fit_refit, plan_refit
+    from surrogate.model import SurrogateModel
+
+    store = _store(tmp_path / "s.sqlite", ORACLE)
+    try:
+        job = plan_refit(model_dir, store, HOST, tmp_path)
+        assert job is not None
+        first = fit_refit(job)  # saved, then the run was killed before the store remembered it
+        assert store.get_meta(REFIT_META) is None
+        again = plan_refit(model_dir, store, HOST, tmp_path)
+    finally:
+        store.close()
+    assert again is not None
+    monkeypatch.setattr(SurrogateModel, "fit", lambda *a, **k: pytest.fail("fitted again"))
+    assert fit_refit(again) == first
