@@ -77,8 +77,18 @@ def main() -> None:
     args = ap.parse_args()
     if args.summarise:
         old = json.loads(args.out.read_text())
-        old.update(summarise(old["samples"], args.warmup * old["evaluations"], old["evaluations"]))
-        for stale in ("rss_after_warmup_MiB", "rss_end_MiB", "growth_main_pct", "growth_total_pct"):
+        hours = "oracle_stored" in old  # a --hours run: windows in seconds
+        end, key = (old["wall_s"], "t_s") if hours else (old["evaluations"], "evaluations")
+        old.update(summarise(old["samples"], args.warmup * end, end, key=key))
+        for stale in (
+            "rss_after_warmup_MiB",
+            "rss_end_MiB",
+            "growth_main_pct",
+            "growth_total_pct",
+            "rss_main_floor_growth_pct",
+            "rss_per_child_growth_pct",
+            "rss_max_child_growth_pct",
+        ):
             old.pop(stale, None)
         args.out.write_text(json.dumps(old, indent=1))
         print(json.dumps({k: v for k, v in old.items() if k != "samples"}, indent=2))
@@ -214,10 +224,14 @@ def summarise(
     samples: list[dict[str, Any]], warm_from: float, end: float, window: float = 0.1, key: str = "evaluations"
 ) -> dict:
     """RSS after warm-up and at the end as medians over windows of ``window * end`` evaluations (or
-    seconds, ``key="t_s"``).
+    seconds, ``key="t_s"``), for the campaign process, the workers together and each process that lives
+    through the run (``rss_by_process``: median, floor and peak by tenth of the run, and the growth of
+    the median and of the floor from the first window after warm-up to the last).
 
-    Single samples swing by ~100 MiB within a trial (generation buffers, Ax model fits), so the
-    growth is measured between the median of the first window after warm-up and that of the last.
+    Single samples swing by ~100 MiB within a trial (generation buffers, Ax model fits) and an oracle
+    worker's by ~300 MiB while an xTB job runs, so growth is measured between windows; the floor (a
+    window's smallest sample) tells a leak, which raises it, from work in flight, which does not.
+    Short-lived children (refits in a process of their own) are counted in ``transient_children``.
     """
     import numpy as np
 
@@ -232,27 +246,41 @@ def summarise(
         out[f"{name}_after_warmup_MiB"] = round(a, 1)
         out[f"{name}_end_MiB"] = round(b, 1)
         out[f"{name}_growth_pct"] = round(100 * (b / a - 1), 2)
-        if name == "rss_main":
-            out["rss_main_floor_growth_pct"] = round(100 * (float(v[last].min()) / float(v[first].min()) - 1), 2)
-    growth = {}
-    for pid in {p for smp in samples for p in smp.get("rss_children", {})}:
-        a_v = [
-            smp["rss_children"][pid]
-            for smp, f in zip(samples, first, strict=True)
-            if f and pid in smp.get("rss_children", {})
-        ]
-        b_v = [
-            smp["rss_children"][pid]
-            for smp, f in zip(samples, last, strict=True)
-            if f and pid in smp.get("rss_children", {})
-        ]
-        if a_v and b_v:
-            growth[pid] = round(100 * (float(np.median(b_v)) / float(np.median(a_v)) - 1), 2)
-    if growth:
-        out["rss_per_child_growth_pct"] = growth
-        out["rss_max_child_growth_pct"] = max(growth.values())
+    seen: dict[str, int] = {}
+    for smp in samples:
+        for pid in smp.get("rss_children", {}):
+            seen[pid] = seen.get(pid, 0) + 1
+    lasting = [pid for pid, n in seen.items() if n >= 0.9 * len(samples)]
+    series = {"main": np.array([s["rss_main"] for s in samples], dtype=float) / 2**20}
+    for pid in lasting:
+        series[pid] = np.array([s.get("rss_children", {}).get(pid, np.nan) for s in samples], dtype=float) / 2**20
+    out["rss_by_process"] = {name: by_tenth(v, ev, end, first, last) for name, v in series.items()}
+    out["rss_max_growth_pct"] = max(p["median_growth_pct"] for p in out["rss_by_process"].values())
+    out["rss_max_floor_growth_pct"] = max(p["floor_growth_pct"] for p in out["rss_by_process"].values())
+    transient = [pid for pid in seen if pid not in lasting]
+    out["transient_children"] = len(transient)
+    if transient:
+        out["transient_peak_MiB"] = round(
+            max(s["rss_children"].get(pid, 0) for s in samples for pid in transient) / 2**20, 1
+        )
     out["peak_total_MiB"] = round(max(s["rss_main"] + s["rss_workers"] for s in samples) / 2**20, 1)
     return out
+
+
+def by_tenth(v: Any, ev: Any, end: float, first: Any, last: Any) -> dict[str, Any]:
+    """One process's RSS (MiB) by tenth of the run, and its growth between the two windows."""
+    import numpy as np
+
+    tenths = [(ev >= k * end / 10) & (ev < (k + 1) * end / 10) & np.isfinite(v) for k in range(10)]
+    ok = np.isfinite(v)
+    a, b = v[first & ok], v[last & ok]
+    return {
+        "median_by_tenth": [round(float(np.median(v[m])), 1) if m.any() else None for m in tenths],
+        "floor_by_tenth": [round(float(v[m].min()), 1) if m.any() else None for m in tenths],
+        "peak_by_tenth": [round(float(v[m].max()), 1) if m.any() else None for m in tenths],
+        "median_growth_pct": round(100 * (float(np.median(b)) / float(np.median(a)) - 1), 2),
+        "floor_growth_pct": round(100 * (float(b.min()) / float(a.min()) - 1), 2),
+    }
 
 
 def plot(samples: list[dict[str, float]], path: Path) -> None:
