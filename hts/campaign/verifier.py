@@ -19,7 +19,8 @@ candidates and weighs a bounded number of rows however large the store grows. Th
 candidates and their motifs are read from the store once, when the verifier starts, and kept up to
 date as results are stored. The top-up at the end, which may send candidates of any probability and
 runs only while fewer than ``oracle.top_k`` are verified, chooses from the whole store
-(:meth:`hts.campaign.results.CampaignResults.ranked`).
+(:meth:`hts.campaign.results.CampaignResults.ranked`). After a refit of the surrogate
+(:meth:`Verifier.rescore`) both choose by what the refitted model predicts.
 
 The acquisition's groups are motifs; a **near miss** (a candidate the surrogate puts just outside a
 window, so it has no motif) is grouped with the near misses of its make-up and vacancy clustering
@@ -100,6 +101,7 @@ class Verifier:
     near_misses: set[str] = field(default_factory=set)  # sent candidates without a motif (surrogate misses)
     stored: int = 0
     broken: str | None = None  # why verification stopped (the pristine reference failed)
+    predict: Callable[[list[str]], tuple[Any, Any]] | None = None  # the refitted surrogate's (see rescore)
 
     def __post_init__(self) -> None:
         from hts.labelling import OracleSettings, compute_one
@@ -266,6 +268,7 @@ class Verifier:
             cols = [list(pred.targets).index(n) for n in names]
             return np.asarray(pred.mean)[:, cols], np.asarray(pred.std)[:, cols]
 
+        self.predict = predict  # the top-up at the end re-predicts what it ranks, too
         return self.pool.rescore(predict)
 
     def _choose(self, k: int, minimum_probability: float) -> list[dict[str, Any]]:
@@ -293,7 +296,8 @@ class Verifier:
         return [rows[i].record() for i in chosen]
 
     def _choose_ranked(self, k: int, minimum_probability: float) -> list[dict[str, Any]]:
-        """:meth:`_choose` from the whole store, read and ranked as ``hts status`` ranks it."""
+        """:meth:`_choose` from the whole store, read and ranked as ``hts status`` ranks it; after a refit
+        the candidates' predictions are the refitted model's, not the stored ones."""
         from hts.campaign.acquisition import marginal_hit_probability, select_for_oracle
 
         results = CampaignResults(self.out_dir, self.campaign, self.host, self.store)
@@ -306,8 +310,11 @@ class Verifier:
         credited = set(groups[verified | ranked["hash"].isin(busy)]) | self.found
         pool = ranked[~verified & ~ranked["hash"].isin(busy)]
         names = list(self.campaign.targets)
-        mean = pool[[f"pred_{n}" for n in names]].to_numpy(dtype=float)
-        std = pool[[f"std_{n}" for n in names]].to_numpy(dtype=float)
+        if self.predict is not None and len(pool):  # the surrogate was refitted: what it says now
+            mean, std = self.predict([str(d) for d in pool["defects"]])
+        else:
+            mean = pool[[f"pred_{n}" for n in names]].to_numpy(dtype=float)
+            std = pool[[f"std_{n}" for n in names]].to_numpy(dtype=float)
         windows = [self.campaign.targets[n].window for n in names]
         keep = marginal_hit_probability(mean, std, windows) >= minimum_probability
         pool, mean, std = pool[keep], mean[keep], std[keep]

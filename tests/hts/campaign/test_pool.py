@@ -264,3 +264,31 @@ def test_the_verifier_rescoring_its_pool_asks_the_scorer_for_the_campaign_target
         )
 
     assert v.rescore(score) == 0 and seen == [2]  # both now predicted at 1.5 eV: outside, gone
+
+
+def test_after_a_refit_the_top_up_ranks_by_the_refitted_model(store, tmp_path):
+    from types import SimpleNamespace
+
+    # stored: 0001 the likelier hit; the refitted model says 0002 is, and puts 0001 outside
+    add_trial(store, 0, [cand("0001", 0.6, std=0.01, motif="a"), cand("0002", 0.8, std=0.2)])
+    store.set_meta(REFERENCE, "{}")
+    v = Verifier(CAMPAIGN, HOST, tmp_path, store, pending_submit, 1, progress=None)
+    assert [r["hash"] for r in v._choose_ranked(1, 0.0)] == ["0001"]
+    refitted = {"1:VAC": 1.5, "2:VAC": 0.6}
+
+    def score(batch: Any) -> Any:
+        gaps = [refitted[d] for d in batch_defects(batch)]
+        return SimpleNamespace(
+            targets=["homo_lumo_gap"], mean=np.array([[g] for g in gaps]), std=np.full((len(gaps), 1), 0.01)
+        )
+
+    v.rescore(score)
+    chosen = v._choose_ranked(1, 0.0)
+    assert [r["hash"] for r in chosen] == ["0002"] and chosen[0]["mean"] == (0.6,)
+
+
+def batch_defects(batch: Any) -> list[str]:
+    """Each configuration of ``batch`` as stored defects text (one vacancy each here)."""
+    from hts.campaign.store import format_defects
+
+    return [format_defects(c.defects) for c in batch.to_configs()]
