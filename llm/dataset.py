@@ -26,11 +26,11 @@ from hts.errors import ConfigError, InputDataError
 from hts.hosts import Host
 from llm.encodings import check_encoding, encode_answer
 from llm.prompts import build_prompt
-from llm.properties import PROPERTIES, canonical_property
+from llm.properties import STUDY_PROPERTIES, canonical_property
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PROPERTIES = tuple(PROPERTIES)
+DEFAULT_PROPERTIES = STUDY_PROPERTIES
 
 
 class DatasetLike(Protocol):

@@ -42,9 +42,26 @@ PROPERTIES: dict[str, PropertySpec] = {
         PropertySpec("formation_energy", "The formation energy is", 2, ("ef", "e_form")),
         PropertySpec("energy_per_atom", "The energy per atom is", 4, ("epa",)),
         PropertySpec("fermi_level", "The Fermi level is", 2, ("fermi", "ef_level")),
+        PropertySpec("normalized_homo", "The HOMO above the valence band maximum is", 2, ("homo_above_vbm",)),
+        PropertySpec("normalized_lumo", "The LUMO above the valence band maximum is", 2, ("lumo_above_vbm",)),
+        PropertySpec("formation_energy_per_site", "The formation energy per defect site is", 2, ("ef_per_site",)),
     )
 }
-"""The conditioning properties, in the order they appear in prompts."""
+"""The conditioning properties, in the order they appear in prompts. The last three are not the study's:
+levels relative to the pristine host's valence band maximum (2DMD's normalised HOMO/LUMO) carry a
+defect level across hosts whose absolute energies differ (the h-BN and black-phosphorus campaigns
+target them), and the formation energy per defect site compares cells with different defect counts."""
+
+STUDY_PROPERTIES: tuple[str, ...] = (
+    "homo",
+    "lumo",
+    "homo_lumo_gap",
+    "formation_energy",
+    "energy_per_atom",
+    "fermi_level",
+)
+"""The six properties the study's prompts condition on: what a generator that does not record its
+properties (e.g. a Llama-3 adapter trained elsewhere) is taken to understand."""
 
 
 def canonical_property(name: str) -> str:

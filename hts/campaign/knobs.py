@@ -23,12 +23,13 @@ class Knob:
 
 
 def prompt_targets(campaign: Campaign, prompt_properties: Collection[str] | None = None) -> list[str]:
-    """The campaign's targets a prompt can carry: properties the prompt template knows
-    (:data:`llm.properties.PROPERTIES`; not e.g. ``normalized_homo``), and of those only the ones the
-    generator was trained to condition on when it records them (``prompt_properties``)."""
-    from llm.properties import PROPERTIES
+    """The campaign's targets a prompt can carry: the ones the generator was trained to condition on
+    (``prompt_properties``, recorded by ``hts llm finetune``) that the prompt template knows
+    (:data:`llm.properties.PROPERTIES`); for a generator that records none, the study's six
+    (:data:`llm.properties.STUDY_PROPERTIES`)."""
+    from llm.properties import PROPERTIES, STUDY_PROPERTIES
 
-    allowed = set(PROPERTIES) if prompt_properties is None else set(prompt_properties) & set(PROPERTIES)
+    allowed = set(STUDY_PROPERTIES) if prompt_properties is None else set(prompt_properties) & set(PROPERTIES)
     return [name for name in campaign.targets if name in allowed]
 
 

@@ -149,8 +149,10 @@ def dataset(
     seed: int = typer.Option(0, help="Random seed (subsets, symmetry operations, split)."),
     properties: str | None = typer.Option(
         None,
-        help="Comma-separated properties an example may condition on (default: all six); fewer properties "
-        "give each more examples, so a small model learns them sooner.",
+        help="Comma-separated properties an example may condition on (default: the study's six: homo, lumo, "
+        "homo_lumo_gap, formation_energy, energy_per_atom, fermi_level; also known: normalized_homo, "
+        "normalized_lumo, formation_energy_per_site, levels above the host's VBM for hosts whose absolute "
+        "levels differ); fewer properties give each more examples, so a small model learns them sooner.",
     ),
     pseudo_labels: str | None = typer.Option(
         None,
@@ -205,7 +207,7 @@ def dataset(
         from llm.pseudo_labels import pseudo_label, unlabelled
         from llm.sampling import random_configurations, random_rule_subset_configurations
 
-        ids, configs = unlabelled(ds.ids, ds.configs, ds.table, DEFAULT_PROPERTIES)
+        ids, configs = unlabelled(ds.ids, ds.configs, ds.table, props)
         rng = np.random.default_rng([seed, 1])
         draw = random_rule_subset_configurations if pseudo_rule_subsets else random_configurations
         extra = draw(ds.host, pseudo_random, pseudo_max_defects, rng) if pseudo_random else []

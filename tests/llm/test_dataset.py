@@ -106,3 +106,21 @@ def test_property_ranges():
     ]
     assert property_ranges(ex) == {"homo": [-5.5, -5.5], "homo_lumo_gap": [0.2, 1.0]}
     assert property_ranges([]) == {}
+
+
+def test_levels_above_the_vbm_can_be_asked_for_by_name_or_alias():
+    from hts.hosts import get_host
+    from llm.prompts import build_prompt
+    from llm.properties import STUDY_PROPERTIES, canonical_property, normalize_targets
+
+    assert canonical_property("homo_above_vbm") == "normalized_homo"
+    assert canonical_property("ef_per_site") == "formation_energy_per_site"
+    assert "normalized_homo" not in STUDY_PROPERTIES
+    # the study's properties keep their place in prompts; the new ones come after them
+    assert list(normalize_targets({"normalized_homo": 2.2, "homo_lumo_gap": 1.0})) == [
+        "homo_lumo_gap",
+        "normalized_homo",
+    ]
+    prompt = build_prompt(get_host("h-BN"), {"normalized_homo": 2.234, "formation_energy_per_site": 4.0}, "sparse")
+    assert "The HOMO above the valence band maximum is 2.23." in prompt
+    assert "The formation energy per defect site is 4.00." in prompt

@@ -26,9 +26,14 @@ surrogate: {model: default}
 
 def test_prompt_targets_skip_what_no_prompt_can_say():
     c = parse_campaign(CAMPAIGN)
-    assert prompt_targets(c) == ["homo_lumo_gap", "formation_energy"]  # not normalized_homo
+    # a generator that records nothing is taken to know the study's six, not normalized_homo
+    assert prompt_targets(c) == ["homo_lumo_gap", "formation_energy"]
     assert prompt_targets(c, ["homo_lumo_gap"]) == ["homo_lumo_gap"]  # a gap-only adapter
     assert prompt_targets(c, ()) == []  # the random proposer: no prompt
+    # an adapter trained on the level above the VBM carries it (the h-BN and P campaigns' target)
+    assert prompt_targets(c, ["normalized_homo", "homo_lumo_gap"]) == ["homo_lumo_gap", "normalized_homo"]
+    names = [k.name for k in knob_space(c, get_host("MoS2", (4, 4, 1)), prompt_properties=["normalized_homo"])]
+    assert "prompt_normalized_homo" in names and "prompt_homo_lumo_gap" not in names
 
 
 SWITCHES = CAMPAIGN + "bo: {defect_knobs: switches}\n"
