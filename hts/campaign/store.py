@@ -659,8 +659,9 @@ class CampaignStore:
 
     @_reads("the motifs")
     def motifs_frame(self, oracle: bool = False) -> pd.DataFrame:
-        """``hash``, ``motif``, ``core``, ``spectators`` of every stored hit; with ``oracle`` also of every
-        near miss the oracle confirmed (the motif stored with its result: :mod:`hts.campaign.verifier`)."""
+        """``hash``, ``motif``, ``core``, ``spectators`` of every stored hit; with ``oracle`` every candidate
+        the oracle confirmed has the motif stored with its result instead (judged from the oracle's values:
+        :mod:`hts.campaign.verifier`), near misses included."""
         import pandas as pd
 
         with self.engine.connect() as conn:
@@ -668,13 +669,13 @@ class CampaignStore:
         found = self.oracle_found_motifs() if oracle else {}
         if not found:
             return frame
-        known = set(frame["hash"])
-        extra = pd.DataFrame([{"hash": h, **m} for h, m in found.items() if h not in known])
-        return pd.concat([frame, extra], ignore_index=True) if len(extra) else frame
+        extra = pd.DataFrame([{"hash": h, **m} for h, m in found.items()])
+        kept = frame[~frame["hash"].isin(set(found))]
+        return pd.concat([kept, extra[list(frame.columns)]], ignore_index=True)
 
     @_reads("the oracle results")
     def oracle_found_motifs(self) -> dict[str, dict[str, str]]:
-        """``{hash: {motif, core, spectators}}`` of the near misses the oracle confirmed."""
+        """``{hash: {motif, core, spectators}}`` of the candidates the oracle confirmed, as judged from its values."""
         o = self.oracle.c
         q = sa_select([o.hash, o.result]).where(o.result.like('%"motif": {%'))
         with self.engine.connect() as conn:

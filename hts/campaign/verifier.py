@@ -25,9 +25,12 @@ runs only while fewer than ``oracle.top_k`` are verified, chooses from the whole
 The acquisition's groups are motifs; a **near miss** (a candidate the surrogate puts just outside a
 window, so it has no motif) is grouped with the near misses of its make-up and vacancy clustering
 (:func:`hts.campaign.motifs.near_miss_groups`): placements of one make-up share the surrogate's error,
-so one verification of the group is worth nearly as much as all. A near miss the oracle puts inside
-every window gets a motif (:func:`hts.campaign.motifs.verified_motif`, stored with its result) and
-joins the shortlist as a confirmed motif.
+so one verification of the group is worth nearly as much as all. Every candidate the oracle puts
+inside every window, hit or near miss, gets its motif from what the oracle measured
+(:func:`hts.campaign.motifs.verified_motif`: spectators stripped with the predictions shifted by the
+candidate's own residual; stored with its result), and the shortlist counts it under that motif: a
+hit whose core the surrogate kept decorated because it misplaced the level is counted with the bare
+motif that xTB's values say it is (BENCHMARKS.md, "Research explorations": one judge for motifs).
 
 Every result is committed to the store's ``oracle`` table as it arrives, failed SCFs and oracle
 errors included (named in their status, never fatal), so a campaign killed at any moment loses only
@@ -98,7 +101,6 @@ class Verifier:
     jobs: dict[Any, tuple[str, tuple[tuple[int, str], ...]]] = field(default_factory=dict)
     waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
     reference_job: Any = None
-    near_misses: set[str] = field(default_factory=set)  # sent candidates without a motif (surrogate misses)
     stored: int = 0
     broken: str | None = None  # why verification stopped (the pristine reference failed)
     predict: Callable[[list[str]], tuple[Any, Any]] | None = None  # the refitted surrogate's (see rescore)
@@ -139,8 +141,6 @@ class Verifier:
             for rec in self._choose(free, minimum_probability):
                 defects = tuple(parse_defects(rec["defects"]))
                 self.groups[rec["hash"]] = rec["group"]
-                if not isinstance(rec.get("motif"), str):
-                    self.near_misses.add(rec["hash"])
                 self.jobs[self._submit(defects, f"oracle-{rec['hash']}")] = (rec["hash"], defects)
         return self.stored - before
 
@@ -216,8 +216,7 @@ class Verifier:
                 pristine = json.loads(self.store.get_meta(REFERENCE))
                 config = DefectConfiguration.from_mapping(self.host, defects)
                 result = {**outcome, **derived_properties(config, outcome, pristine, mu)}
-                if hash_ in self.near_misses:
-                    result = self._with_motif(hash_, config, result)
+                result = self._with_motif(hash_, config, result)
         self.store.record_oracle(hash_, status, result)
         self.stored += 1
         self.verified.add(hash_)
@@ -226,8 +225,8 @@ class Verifier:
             self.progress(self._n_verified(), len(self.jobs), hash_, status)
 
     def _with_motif(self, hash_: str, config: DefectConfiguration, result: dict[str, Any]) -> dict[str, Any]:
-        """``result`` with the candidate's ``motif`` (:data:`MotifOf`) when the oracle puts this near miss
-        inside every window; its motif then counts as verified for the acquisition."""
+        """``result`` with the candidate's ``motif`` (:data:`MotifOf`) when the oracle puts it inside every
+        window (a hit or a near miss); its motif then counts as verified for the acquisition."""
         import numpy as np
 
         from hts.campaign.objective import distances

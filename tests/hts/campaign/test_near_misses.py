@@ -145,3 +145,41 @@ def test_verification_at_the_end_of_a_resumed_campaign_gives_confirmed_near_miss
     verify_at_the_end(CAMPAIGN, HOST, tmp_path, tiny_surrogate)
     found = seen["f"](DefectConfiguration.from_mapping(HOST, [(16, VAC), (3, "W")]), {"homo_lumo_gap": 0.6})
     assert set(found) == {"motif", "core", "spectators"} and found["core"]
+
+
+def test_a_confirmed_hit_is_counted_under_the_motif_the_oracle_values_give_it(tmp_path):
+    """A hit whose stored core keeps a spectator (the surrogate thought it mattered) is shortlisted under
+    the motif judged from xTB's values; an unverified hit keeps its stored motif."""
+    store = CampaignStore(sqlite_url(tmp_path / "campaign.sqlite"))
+    try:
+        decorated = CandidateRecord(
+            hash="h1",
+            defects="16:VAC,29:VAC,40:Se,44:VAC",
+            n_defects=4,
+            predictions={"homo_lumo_gap": (0.6, 0.05)},
+            distance=0.0,
+            hit=True,
+            motif="m-decorated",
+            core="16:VAC,29:VAC,40:Se,44:VAC",
+            spectators="",
+        )
+        other = CandidateRecord("h2", "29:VAC", 1, {"homo_lumo_gap": (0.6, 0.05)}, 0.0, True, "m-other", "29:VAC", "")
+        store.record_trial(TrialRecord(0, 0, "random", {}, 2, 2, 2, 2, {}, 0.1), [decorated, other])
+        store.set_meta(REFERENCE, fake_xtb_result(()))
+        judged: list[tuple] = []
+
+        def motif_of(config, measured):
+            judged.append(config.defects)
+            return {"motif": "m-bare", "core": "16:VAC,29:VAC,44:VAC", "spectators": "40:Se"}
+
+        v = Verifier(CAMPAIGN, HOST, tmp_path, store, lambda *a, key: Pending(), 1, progress=None, motif_of=motif_of)
+        config = DefectConfiguration.from_mapping(HOST, [(16, VAC), (29, VAC), (40, "Se"), (44, VAC)])
+        v._record("h1", config.defects, fake_xtb_result(config.defects))  # inside: judged from the oracle's values
+        assert judged == [config.defects] and "m-bare" in v.found
+        frame = store.motifs_frame(oracle=True).set_index("hash")
+        assert frame.loc["h1", "motif"] == "m-bare" and frame.loc["h1", "spectators"] == "40:Se"
+        assert frame.loc["h2", "motif"] == "m-other"  # not verified: as stored
+        assert store.motifs_frame().set_index("hash").loc["h1", "motif"] == "m-decorated"  # the hit as found
+        assert CampaignResults(tmp_path, CAMPAIGN, HOST, store).summary()["confirmed_motifs"] == 1
+    finally:
+        store.close()
