@@ -92,7 +92,7 @@ def main() -> None:
             old.pop(stale, None)
         args.out.write_text(json.dumps(old, indent=1))
         print(json.dumps({k: v for k, v in old.items() if k != "samples"}, indent=2))
-        plot(old["samples"], args.out.with_suffix(".png"))
+        plot(old["samples"], args.out.with_suffix(".png"), by_time=hours)
         return
 
     from hts.campaign.runner import run_campaign
@@ -189,7 +189,7 @@ def main() -> None:
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
-    plot(samples, args.out.with_suffix(".png"))
+    plot(samples, args.out.with_suffix(".png"), by_time=bool(args.hours))
 
 
 def oracle_figures(out: Path, submitted: list[str]) -> dict[str, Any]:
@@ -283,21 +283,35 @@ def by_tenth(v: Any, ev: Any, end: float, first: Any, last: Any) -> dict[str, An
     }
 
 
-def plot(samples: list[dict[str, float]], path: Path) -> None:
-    """RSS of the campaign process and of the workers against evaluations."""
+def plot(samples: list[dict[str, Any]], path: Path, by_time: bool = False) -> None:
+    """RSS of the campaign process and of each child that lives through the run, against evaluations
+    (or minutes, ``by_time``); short-lived children (refits) as dots."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ev = [s["evaluations"] for s in samples]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(ev, [s["rss_main"] / 2**20 for s in samples], label="campaign process")
-    ax.plot(ev, [s["rss_workers"] / 2**20 for s in samples], label="Dask workers and nannies")
-    ax.set_xlabel("evaluations")
+    x = [s["t_s"] / 60 if by_time else s["evaluations"] for s in samples]
+    seen: dict[str, int] = {}
+    for smp in samples:
+        for pid in smp.get("rss_children", {}):
+            seen[pid] = seen.get(pid, 0) + 1
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot(x, [s["rss_main"] / 2**20 for s in samples], label="campaign process")
+    for pid, n in sorted(seen.items()):
+        pts = [
+            (xi, smp["rss_children"][pid] / 2**20)
+            for xi, smp in zip(x, samples, strict=True)
+            if pid in smp.get("rss_children", {})
+        ]
+        if n >= 0.9 * len(samples):
+            ax.plot(*zip(*pts, strict=True), lw=0.8, label=f"child {pid}")
+        else:
+            ax.plot(*zip(*pts, strict=True), ".", ms=2, color="grey")
+    ax.set_xlabel("minutes" if by_time else "evaluations")
     ax.set_ylabel("RSS (MiB)")
-    ax.set_title("Soak: resident memory through the run")
-    ax.legend()
+    ax.set_title("Soak: resident memory through the run (grey: short-lived children)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
