@@ -67,6 +67,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=0.1, help="fraction of the evaluations counted as warm-up")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
     ap.add_argument("--summarise", action="store_true", help="only recompute the summary and plot of --out")
+    ap.add_argument(
+        "--tracemalloc",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="trace the campaign process's Python allocations; report what grew between this many minutes "
+        "in and the end, by source line (a diagnosis: tracing slows the run and its traces add to RSS)",
+    )
     ap.add_argument("--hours", type=float, default=None, help="wall-clock budget, with the oracle beside generation")
     ap.add_argument(
         "--strategy",
@@ -134,6 +142,11 @@ def main() -> None:
     me = psutil.Process()
     done = threading.Event()
     t0 = time.perf_counter()
+    traces: dict[str, Any] = {}
+    if args.tracemalloc is not None:
+        import tracemalloc
+
+        tracemalloc.start(8)
 
     def sample() -> None:
         while not done.is_set():
@@ -147,6 +160,8 @@ def main() -> None:
                     "rss_children": kids,
                 }
             )
+            if args.tracemalloc is not None and "start" not in traces and samples[-1]["t_s"] >= 60 * args.tracemalloc:
+                traces["start"] = tracemalloc.take_snapshot()
             done.wait(args.every)
 
     def on_trial(info: dict) -> None:
@@ -170,6 +185,7 @@ def main() -> None:
     done.set()
     sampler.join()
     wall = time.perf_counter() - t0
+    grown = allocation_growth(traces.get("start"), tracemalloc.take_snapshot()) if args.tracemalloc is not None else []
 
     result = {
         "machine": platform.platform(),
@@ -184,12 +200,28 @@ def main() -> None:
             if args.hours
             else summarise(samples, args.warmup * summary.evaluations, summary.evaluations)
         ),
+        **({"tracemalloc_growth": grown} if args.tracemalloc is not None else {}),
         "samples": samples,
     }
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
     plot(samples, args.out.with_suffix(".png"), by_time=bool(args.hours))
+
+
+def allocation_growth(start: Any, end: Any, top: int = 25) -> list[dict[str, Any]]:
+    """The source lines whose live Python allocations grew most from snapshot ``start`` to ``end``."""
+    if start is None:
+        return []
+    stats = end.compare_to(start, "traceback")[:top]
+    return [
+        {
+            "where": [f"{f.filename}:{f.lineno}" for f in st.traceback][-4:],
+            "size_diff_MiB": round(st.size_diff / 2**20, 2),
+            "count_diff": st.count_diff,
+        }
+        for st in stats
+    ]
 
 
 def oracle_figures(out: Path, submitted: list[str]) -> dict[str, Any]:
@@ -255,8 +287,9 @@ def summarise(
     for pid in lasting:
         series[pid] = np.array([s.get("rss_children", {}).get(pid, np.nan) for s in samples], dtype=float) / 2**20
     out["rss_by_process"] = {name: by_tenth(v, ev, end, first, last) for name, v in series.items()}
-    out["rss_max_growth_pct"] = max(p["median_growth_pct"] for p in out["rss_by_process"].values())
-    out["rss_max_floor_growth_pct"] = max(p["floor_growth_pct"] for p in out["rss_by_process"].values())
+    procs = out["rss_by_process"].values()
+    out["rss_max_growth_pct"] = float(np.nanmax([p["median_growth_pct"] for p in procs] + [-np.inf]))
+    out["rss_max_floor_growth_pct"] = float(np.nanmax([p["floor_growth_pct"] for p in procs] + [-np.inf]))
     transient = [pid for pid in seen if pid not in lasting]
     out["transient_children"] = len(transient)
     if transient:
@@ -278,9 +311,16 @@ def by_tenth(v: Any, ev: Any, end: float, first: Any, last: Any) -> dict[str, An
         "median_by_tenth": [round(float(np.median(v[m])), 1) if m.any() else None for m in tenths],
         "floor_by_tenth": [round(float(v[m].min()), 1) if m.any() else None for m in tenths],
         "peak_by_tenth": [round(float(v[m].max()), 1) if m.any() else None for m in tenths],
-        "median_growth_pct": round(100 * (float(np.median(b)) / float(np.median(a)) - 1), 2),
-        "floor_growth_pct": round(100 * (float(b.min()) / float(a.min()) - 1), 2),
+        "median_growth_pct": growth_pct(a, b, np.median),
+        "floor_growth_pct": growth_pct(a, b, np.min),
     }
+
+
+def growth_pct(a: Any, b: Any, stat: Any) -> float:
+    """Growth in per cent of ``stat`` from samples ``a`` to samples ``b`` (NaN where a window is empty)."""
+    if len(a) == 0 or len(b) == 0 or float(stat(a)) <= 0:
+        return float("nan")
+    return round(100 * (float(stat(b)) / float(stat(a)) - 1), 2)
 
 
 def plot(samples: list[dict[str, Any]], path: Path, by_time: bool = False) -> None:
