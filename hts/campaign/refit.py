@@ -219,13 +219,11 @@ class ProcessRefit:
         self._answer: tuple[str, str] | None = None
 
     def done(self) -> bool:
-        if self._answer is None and self._recv.poll():
+        if self._answer is None and (self._recv.poll() or self._proc.exitcode is not None):
             try:
                 self._answer = self._recv.recv()
-            except EOFError:  # the child died without answering
+            except EOFError:  # the child ended without answering (killed, out of memory)
                 self._answer = ("error", f"the refit process ended with exit code {self._proc.exitcode}")
-        if self._answer is None and self._proc.exitcode is not None and not self._recv.poll():
-            self._answer = ("error", f"the refit process ended with exit code {self._proc.exitcode}")
         return self._answer is not None
 
     def result(self) -> Path:

@@ -97,7 +97,7 @@ class Verifier:
     compute: Callable[..., dict[str, Any]] | None = None  # default: hts.labelling.compute_one
     progress: Progress | None = log_progress
     on_pump: Callable[[int], None] | None = None  # called on every pump with the number of results stored so far
-    motif_of: MotifOf | None = None  # the motif of a near miss the oracle confirms (None: it gets none)
+    motif_of: MotifOf | None = None  # the motif of a candidate the oracle confirms (None: it gets none)
     jobs: dict[Any, tuple[str, tuple[tuple[int, str], ...]]] = field(default_factory=dict)
     waiting: list[tuple[str, tuple[tuple[int, str], ...], dict[str, Any] | Exception]] = field(default_factory=list)
     reference_job: Any = None

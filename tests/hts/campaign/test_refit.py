@@ -277,28 +277,31 @@ def test_close_cancels_a_running_refit(tmp_path, monkeypatch):
     assert started[0].cancelled() and not r.busy
 
 
-def test_a_refit_in_a_process_of_its_own_fits_the_oracles_labels(tmp_path, model_dir):
-    from hts.campaign.refit import plan_refit, start_process
-    from surrogate.model import SurrogateModel
+def _planned(model: Path, tmp_path: Path):
+    """The refit of ``model`` on the ORACLE store's labels."""
+    from hts.campaign.refit import plan_refit
 
     store = _store(tmp_path / "s.sqlite", ORACLE)
     try:
-        job = plan_refit(model_dir, store, HOST, tmp_path)
+        return plan_refit(model, store, HOST, tmp_path)
     finally:
         store.close()
+
+
+def test_a_refit_in_a_process_of_its_own_fits_the_oracles_labels(tmp_path, model_dir):
+    from hts.campaign.refit import start_process
+    from surrogate.model import SurrogateModel
+
+    job = _planned(model_dir, tmp_path)
     assert job is not None and job.dest == tmp_path / "surrogate-refit-3"
     dest = start_process(job).result()
     assert dest == job.dest and SurrogateModel.load(dest).meta["refit"]["oracle_labels"] == 3
 
 
 def test_a_refit_process_that_fails_names_why(tmp_path, tiny_surrogate):
-    from hts.campaign.refit import plan_refit, start_process
+    from hts.campaign.refit import start_process
 
-    store = _store(tmp_path / "s.sqlite", ORACLE)
-    try:
-        job = plan_refit(tiny_surrogate, store, HOST, tmp_path)
-    finally:
-        store.close()
+    job = _planned(tiny_surrogate, tmp_path)
     assert job is not None
     with pytest.raises(RuntimeError, match="ModelError: .* does not record the dataset it was trained on"):
         start_process(job).result()
