@@ -149,19 +149,27 @@ class DaskScorer:
             import dask
             from distributed import Client, LocalCluster
 
+            from hts.cluster import bounded_logs
+
             if scheduler is None:
                 # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also switches off glibc's
                 # adaptive mmap threshold: every temporary array of the featuriser and of CatBoost is
                 # then mmapped and page-faulted afresh, +50-70 % CPU per configuration (measured).
                 # Scoring workers hold little memory, so they keep glibc's defaults.
-                with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                # Dask's debugging logs bounded as in hts.cluster.dask_client (they would hold every
+                # scored batch's message: hts.cluster.DEBUG_LOG_LENGTH).
+                with (
+                    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
+                    bounded_logs(),
+                ):
                     self._own_cluster = LocalCluster(
                         n_workers=n_workers,
                         threads_per_worker=threads_per_worker,
                         processes=True,
                         dashboard_address=":0",
                     )
-                self.client = Client(self._own_cluster)
+                with bounded_logs():
+                    self.client = Client(self._own_cluster)
             else:
                 try:
                     self.client = Client(scheduler, timeout="20s")

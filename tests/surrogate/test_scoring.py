@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hts.cluster import DEBUG_LOG_LENGTH
 from hts.defects import ConfigBatch
 from hts.errors import InputDataError, ModelError
 from surrogate import scoring
@@ -46,6 +47,11 @@ def test_dask_scorer_matches_in_process_and_keeps_order(model_dir: Path, dataset
         got = scorer.score(shuffled)
         np.testing.assert_allclose(got.mean, ref.mean)
         np.testing.assert_allclose(got.std, ref.std)
+        small = ConfigBatch(batch.host, batch.sites[:5], batch.codes[:5])
+        for _ in range(3 * DEBUG_LOG_LENGTH):  # Dask's debugging logs stay bounded (hts.cluster.bounded_logs)
+            scorer.score(small)
+        streams = scorer._own_cluster.scheduler.stream_comms.values()
+        assert max(len(s.recent_message_log) for s in streams) <= DEBUG_LOG_LENGTH
         bad = ConfigBatch(batch.host, batch.sites[:2].copy(), batch.codes[:2].copy())
         bad.codes[:] = 99
         with pytest.raises(InputDataError):
