@@ -17,6 +17,8 @@ Run:
     .venv/bin/python benchmarks/bench_soak.py --evaluations 50000
     .venv/bin/python benchmarks/bench_soak.py --hours 2 --out benchmarks/results/soak_oracle.json
     .venv/bin/python benchmarks/bench_soak.py --hours 2 --strategy screen --out benchmarks/results/soak_screen.json
+    .venv/bin/python benchmarks/bench_soak.py --strategy screen --evaluations 2500000 --dask-log-length 1000 \
+        --out benchmarks/results/soak_dask_logs.json    # Dask's default logs: the growth they caused
 Writes benchmarks/results/soak.json (every sample) and benchmarks/results/soak.png.
 """
 
@@ -75,6 +77,14 @@ def main() -> None:
         help="trace the campaign process's Python allocations; report what grew between this many minutes "
         "in and the end, by source line (a diagnosis: tracing slows the run and its traces add to RSS)",
     )
+    ap.add_argument(
+        "--dask-log-length",
+        type=int,
+        default=None,
+        metavar="N",
+        help="entries in each of Dask's debugging logs instead of hts.cluster.DEBUG_LOG_LENGTH (a diagnosis: "
+        "1000, Dask's default, shows the growth the bound removes)",
+    )
     ap.add_argument("--hours", type=float, default=None, help="wall-clock budget, with the oracle beside generation")
     ap.add_argument(
         "--strategy",
@@ -103,7 +113,11 @@ def main() -> None:
         plot(old["samples"], args.out.with_suffix(".png"), by_time=hours)
         return
 
+    import hts.cluster
     from hts.campaign.runner import run_campaign
+
+    if args.dask_log_length is not None:
+        hts.cluster.DEBUG_LOG_LENGTH = args.dask_log_length
 
     data = yaml.safe_load(args.campaign.read_text())
     data["strategy"] = args.strategy
@@ -190,6 +204,7 @@ def main() -> None:
     result = {
         "machine": platform.platform(),
         "campaign": args.campaign.name,
+        "dask_log_length": hts.cluster.DEBUG_LOG_LENGTH,
         "evaluations": summary.evaluations,
         "candidates_scored": summary.candidates,
         "trials": summary.trials,

@@ -7,7 +7,9 @@ the results that have come in and fills the free slots with the candidates that 
 number of *new verified motifs* (:mod:`hts.campaign.acquisition`): motifs that no finished or running
 verification covers, weighed by their probability of being inside every target window under the
 surrogate's calibrated uncertainty. While the loop runs only candidates with at least
-:data:`MIN_PROBABILITY` of being inside are sent; at the end :meth:`Verifier.finish` verifies until
+:data:`MIN_PROBABILITY` of being inside are sent, and only of motifs (groups) that no finished or running
+verification covers: a second placement of a covered motif adds nothing the acquisition values, so the
+slot stays free and its core goes to generation and scoring; at the end :meth:`Verifier.finish` verifies until
 the campaign has ``oracle.top_k`` verified candidates and waits for the jobs in flight, both within
 the campaign's wall-clock budget.
 
@@ -289,6 +291,9 @@ class Verifier:
         if not rows:
             return []
         credited = {self.groups.get(h, h) for h in self.verified | busy} | self.found
+        rows = [r for r in rows if r.group not in credited]  # worth nothing: the slot stays free
+        if not rows:
+            return []
         mean = np.array([r.mean for r in rows], dtype=float)
         std = np.array([r.std for r in rows], dtype=float)
         chosen = select_for_oracle(mean, std, [r.group for r in rows], self.campaign.targets, k, credited=credited)

@@ -10,7 +10,7 @@ import pytest
 from hts.campaign.results import CampaignResults
 from hts.campaign.runner import run_campaign
 from hts.campaign.store import CampaignStore, sqlite_url
-from hts.campaign.verifier import Verifier, motif_groups, thread_submit
+from hts.campaign.verifier import MIN_PROBABILITY, Verifier, motif_groups, thread_submit
 from tests.hts.campaign.conftest import campaign_text, fake_xtb_result
 
 CALLS: list[tuple] = []
@@ -41,9 +41,9 @@ def _verifier(out, slots=2, compute=fake_oracle):
     return res, v
 
 
-def _drain(v: Verifier, rounds: int) -> None:
+def _drain(v: Verifier, rounds: int, minimum: float = 0.0) -> None:
     for _ in range(rounds):
-        v.pump(minimum_probability=0.0)
+        v.pump(minimum_probability=minimum)
         deadline = time.time() + 5
         while v.jobs and time.time() < deadline:
             time.sleep(0.01)
@@ -64,6 +64,24 @@ def test_verifies_new_motifs_first_and_stores_every_result(campaign_dir):
         # every verified hit is of a motif no other verified candidate covers
         assert groups[hits.index].is_unique
         assert "oracle_homo_lumo_gap" in ranked and verified["oracle_homo_lumo_gap"].notna().any()
+    finally:
+        res.close()
+
+
+def test_while_the_loop_runs_a_covered_motif_is_not_verified_again(campaign_dir):
+    res, v = _verifier(campaign_dir)
+    try:
+        for _ in range(60):  # the loop's pump (candidates from the pool) until it sends nothing more
+            before = len(res.store.oracle_frame())
+            _drain(v, 1, minimum=MIN_PROBABILITY)
+            if len(res.store.oracle_frame()) == before:
+                break
+        verified = [v.groups[h] for h in res.store.oracle_frame()["hash"] if h in v.groups]
+        assert verified and len(verified) == len(set(verified))
+        left = {r.group for r in v.pool.rows.values()}
+        assert left & set(verified)  # other placements of the covered motifs were there to choose
+        v.pump()
+        assert not v.jobs  # and the slots stay free
     finally:
         res.close()
 
