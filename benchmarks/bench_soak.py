@@ -17,8 +17,10 @@ Run:
     .venv/bin/python benchmarks/bench_soak.py --evaluations 50000
     .venv/bin/python benchmarks/bench_soak.py --hours 2 --out benchmarks/results/soak_oracle.json
     .venv/bin/python benchmarks/bench_soak.py --hours 2 --strategy screen --out benchmarks/results/soak_screen.json
+    .venv/bin/python benchmarks/bench_soak.py --strategy screen --evaluations 2500000 \
+        --out benchmarks/results/soak_dask_logs_20.json
     .venv/bin/python benchmarks/bench_soak.py --strategy screen --evaluations 2500000 --dask-log-length 1000 \
-        --out benchmarks/results/soak_dask_logs.json    # Dask's default logs: the growth they caused
+        --out benchmarks/results/soak_dask_logs_1000.json    # Dask's default logs: the growth they caused
 Writes benchmarks/results/soak.json (every sample) and benchmarks/results/soak.png.
 """
 
