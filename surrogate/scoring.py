@@ -110,6 +110,11 @@ def _score_arrays(
     return p.mean, p.std, p.data_std, p.knowledge_std
 
 
+def _load_on_worker(model_dir: str) -> None:
+    """Load ``model_dir`` into the worker's cache; returns nothing, so that the model is not pickled back."""
+    load_cached(model_dir)
+
+
 class DaskScorer:
     """Scores batches on Dask workers, each holding the model loaded once.
 
@@ -200,7 +205,7 @@ class DaskScorer:
 
     def warm_up(self) -> None:
         """Load the model on every worker now (otherwise the first task of each worker does it)."""
-        self.client.run(load_cached, self.model_dir)
+        self.client.run(_load_on_worker, self.model_dir)
 
     def score(self, batch: ConfigBatch) -> Prediction:
         """Predict ``batch`` on the workers; rows come back in batch order."""
