@@ -87,6 +87,7 @@ def main() -> None:
         help="entries in each of Dask's debugging logs instead of hts.cluster.DEBUG_LOG_LENGTH (a diagnosis: "
         "1000, Dask's default, shows the growth the bound removes)",
     )
+    ap.add_argument("--no-refit", action="store_true", help="with --hours: the oracle without refits (a diagnosis)")
     ap.add_argument("--hours", type=float, default=None, help="wall-clock budget, with the oracle beside generation")
     ap.add_argument(
         "--strategy",
@@ -142,7 +143,7 @@ def main() -> None:
         }
         if args.strategy == "screen":  # stopped by the clock: far more configurations than it can score
             data["budget"]["max_evaluations"] = 10**9
-        data["oracle"] = {"enabled": True, "top_k": 1, "share": 0.5, "refit_surrogate": True}
+        data["oracle"] = {"enabled": True, "top_k": 1, "share": 0.5, "refit_surrogate": not args.no_refit}
         from hts.campaign.verifier import Verifier
 
         submit = Verifier._submit
