@@ -173,7 +173,6 @@ class DaskScorer:
                         processes=True,
                         dashboard_address=":0",
                     )
-                with bounded_logs():
                     self.client = Client(self._own_cluster)
             else:
                 try:
