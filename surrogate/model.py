@@ -565,16 +565,7 @@ class SurrogateModel:
 
         root = Path(path)
         info_path = root / MODEL_JSON
-        if not root.is_dir():
-            raise ModelError(f"model directory {root} does not exist; train one with hts surrogate train")
-        if not info_path.is_file():
-            raise ModelError(f"{root} is not a surrogate model directory: {MODEL_JSON} is missing")
-        try:
-            info = json.loads(info_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"cannot read {info_path}: {exc}") from None
-        if info.get("format") != FORMAT:
-            raise ModelError(f"{info_path} has format {info.get('format')!r}, expected {FORMAT!r}")
+        info = read_model_json(root)
         try:
             feat = make_featuriser(info["featuriser"]["name"], info["featuriser"]["settings"])
             host = get_host(info["host"]["name"], info["host"]["supercell"])
@@ -632,6 +623,44 @@ class SurrogateModel:
         )
         model.meta.setdefault("path", str(root))
         return model
+
+
+def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``model.json`` of the model directory ``path`` (its boosters stay on disk)."""
+    root = Path(path)
+    info_path = root / MODEL_JSON
+    if not root.is_dir():
+        raise ModelError(f"model directory {root} does not exist; train one with hts surrogate train")
+    if not info_path.is_file():
+        raise ModelError(f"{root} is not a surrogate model directory: {MODEL_JSON} is missing")
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read {info_path}: {exc}") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        found = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise ModelError(f"{info_path} has format {found!r}, expected {FORMAT!r}")
+    return info
+
+
+def check_same_kind(path: str | os.PathLike[str], model: SurrogateModel) -> None:
+    """Raise :class:`ModelError` unless the model directory ``path`` predicts ``model``'s targets for its
+    host from the same features, reading only its ``model.json``: a process that hands scoring to workers
+    switches to a refitted model without loading it itself."""
+    from hts.hosts import get_host
+
+    info = read_model_json(path)
+    try:
+        host_key = get_host(info["host"]["name"], info["host"]["supercell"]).key
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise ModelError(f"{Path(path) / MODEL_JSON}: no valid host ({exc})") from None
+    theirs = (info.get("targets"), host_key, info.get("feature_names"))
+    ours = (model.targets, model.host.key, model.feature_names)
+    if theirs != ours:
+        raise ModelError(
+            f"{path} is not a model of the same kind as {model.meta.get('path', model)}: "
+            f"targets {theirs[0]} for {theirs[1]} (expected {ours[0]} for {ours[1]}, with the same features)"
+        )
 
 
 def _load_error_models(root: Path, targets: Sequence[str], calibration: Mapping[str, Any]) -> dict[str, ErrorModel]:

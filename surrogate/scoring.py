@@ -29,7 +29,7 @@ import numpy as np
 
 from hts.defects import ConfigBatch
 from hts.errors import ClusterError, ConfigError, ModelError
-from surrogate.model import MODEL_JSON, Prediction, SurrogateModel
+from surrogate.model import MODEL_JSON, Prediction, SurrogateModel, check_same_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -55,7 +55,8 @@ def model_token(model_dir: str | os.PathLike[str]) -> tuple[str, tuple[int, ...]
 MAX_CACHED = 2
 """Models a process keeps loaded: the newest, and the one before it for tasks scheduled before a refit;
 refits during a campaign would otherwise pile up (~13 MB each for the MoS2 default; BENCHMARKS.md,
-"Hardening: fuzzing and soak")."""
+"Hardening: fuzzing and soak"). A campaign that switches to a refitted model drops the one before at
+once (:func:`forget`, :meth:`DaskScorer.use_model`)."""
 
 
 def load_cached(model_dir: str | os.PathLike[str]) -> SurrogateModel:
@@ -72,6 +73,13 @@ def load_cached(model_dir: str | os.PathLike[str]) -> SurrogateModel:
             _CACHE.pop(next(iter(_CACHE)))
         log.debug("loaded surrogate %s into process %d", key, os.getpid())
         return model
+
+
+def forget(model_dir: str | os.PathLike[str]) -> None:
+    """Drop ``model_dir`` from this process's cache: a campaign that moved on to a refitted model frees
+    the one before at once instead of keeping it until :data:`MAX_CACHED` newer ones are loaded."""
+    with _LOCK:
+        _CACHE.pop(str(Path(model_dir).resolve()), None)
 
 
 def clear_cache() -> None:
@@ -110,8 +118,11 @@ def _score_arrays(
     return p.mean, p.std, p.data_std, p.knowledge_std
 
 
-def _load_on_worker(model_dir: str) -> None:
-    """Load ``model_dir`` into the worker's cache; returns nothing, so that the model is not pickled back."""
+def _load_on_worker(model_dir: str, replaces: str | None = None) -> None:
+    """Load ``model_dir`` into the worker's cache (dropping the model it ``replaces``); returns nothing,
+    so that the model is not pickled back."""
+    if replaces is not None and replaces != model_dir:
+        forget(replaces)
     load_cached(model_dir)
 
 
@@ -197,14 +208,19 @@ class DaskScorer:
             self._own_cluster = None
 
     def use_model(self, model_dir: str | os.PathLike[str]) -> None:
-        """Score with another model directory from now on (e.g. one refitted during a campaign)."""
-        self.model_dir = str(Path(model_dir).resolve())
-        self.model = load_cached(self.model_dir)
-        self.warm_up()
+        """Score with another model directory of the same kind from now on (e.g. one refitted during a
+        campaign). The workers load it and drop the one before; this process reads only its
+        ``model.json`` (it keeps the first model for the host check and the targets), so refits do not
+        pile models up in any process."""
+        new = str(Path(model_dir).resolve())
+        check_same_kind(new, self.model)
+        old, self.model_dir = self.model_dir, new
+        self.warm_up(replaces=old)
 
-    def warm_up(self) -> None:
-        """Load the model on every worker now (otherwise the first task of each worker does it)."""
-        self.client.run(_load_on_worker, self.model_dir)
+    def warm_up(self, replaces: str | None = None) -> None:
+        """Load the model on every worker now (otherwise the first task of each worker does it), and
+        drop the model directory it ``replaces`` from their caches."""
+        self.client.run(_load_on_worker, self.model_dir, replaces)
 
     def score(self, batch: ConfigBatch) -> Prediction:
         """Predict ``batch`` on the workers; rows come back in batch order."""

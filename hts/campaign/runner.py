@@ -99,18 +99,19 @@ def make_proposer(campaign: Campaign, host: Host, base: Path | None = None) -> P
 def make_scorer(campaign: Campaign, host: Host, model_dir: Path) -> Iterator[Any]:
     """The surrogate scorer for ``model_dir``: on Dask (LocalCluster or the campaign's scheduler),
     or in-process. Its ``use_model(path)`` switches to another model later (a refit one)."""
-    from surrogate.scoring import DaskScorer, load_cached, score_batch
+    from surrogate.scoring import DaskScorer, forget, load_cached, score_batch
 
-    model = load_cached(model_dir)
-    model.check_host(host)
+    load_cached(model_dir).check_host(host)
     if not campaign.dask.enabled:
 
         class _InProcess:
             def __init__(self) -> None:
-                self.model = model
+                self.path, self.model = Path(model_dir), load_cached(model_dir)
 
             def use_model(self, path: Path) -> None:
-                self.model = load_cached(path)
+                old, self.path, self.model = self.path, Path(path), load_cached(path)
+                if old.resolve() != self.path.resolve():
+                    forget(old)  # one model in memory at a time through a night of refits
 
             def score(self, batch: Any) -> Any:
                 return score_batch(self.model, batch)

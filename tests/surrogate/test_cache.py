@@ -24,3 +24,20 @@ def test_the_cache_keeps_only_the_newest_models(tmp_path, monkeypatch):
     assert scoring.load_cached(dirs[-1]) is loaded[-1]  # the newest stays loaded
     assert scoring.load_cached(dirs[0]) is not loaded[0]  # the oldest was dropped and is loaded again
     scoring.clear_cache()
+
+
+def test_forget_drops_one_model_and_keeps_the_others(tmp_path):
+    ds = make_dataset(per_concentration=5, seed=0)
+    model = SurrogateModel.fit(
+        make_featuriser("sparse"), ds.batch(), ds.table, ["homo_lumo_gap"], params={"iterations": 10}, thread_count=1
+    )
+    a = model.save(tmp_path / "a")
+    b = shutil.copytree(a, tmp_path / "b")
+    scoring.clear_cache()
+    kept = scoring.load_cached(b)
+    scoring.load_cached(a)
+    scoring.forget(tmp_path / "x" / ".." / "a")  # any spelling of the same folder
+    assert list(scoring._CACHE) == [str(b.resolve())]
+    assert scoring.load_cached(b) is kept
+    scoring.forget(tmp_path / "never-loaded")  # nothing to drop: no error
+    scoring.clear_cache()

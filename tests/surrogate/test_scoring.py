@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -56,3 +57,27 @@ def test_dask_scorer_matches_in_process_and_keeps_order(model_dir: Path, dataset
         bad.codes[:] = 99
         with pytest.raises(InputDataError):
             scorer.score(bad)
+
+
+def test_use_model_moves_the_workers_to_the_new_model_and_loads_nothing_here(
+    model_dir: Path, dataset: SyntheticDataset, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    refit = shutil.copytree(model_dir, tmp_path / "refit")
+    other = shutil.copytree(model_dir, tmp_path / "other")
+    info = json.loads((other / "model.json").read_text())
+    info["targets"] = ["fermi_level"]
+    (other / "model.json").write_text(json.dumps(info))
+    batch = dataset.batch()
+    scoring.clear_cache()
+    with scoring.DaskScorer(model_dir, n_workers=1) as scorer:
+        scorer.warm_up()
+        scorer.use_model(refit)
+        on_workers = scorer.client.run(lambda: list(scoring._CACHE))
+        assert list(on_workers.values()) == [[str(refit.resolve())]]  # the model before is dropped there
+        assert str(refit.resolve()) not in scoring._CACHE  # this process reads only model.json
+        np.testing.assert_allclose(scorer.score(batch).mean, scoring.score_batch(model_dir, batch).mean)
+        with pytest.raises(ModelError, match="not a model of the same kind"):
+            scorer.use_model(other)
+        assert scorer.model_dir == str(refit.resolve())  # a refused model changes nothing
+    scoring.clear_cache()

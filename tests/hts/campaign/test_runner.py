@@ -242,3 +242,17 @@ def test_other_strategies_run_the_campaign_loop_pumping_the_oracle_after_each_it
     calls.clear()
     runner.run_strategy(c, HOST, "store", "proposer", "scorer", None, stop, None)  # no oracle beside the loop
     assert calls[0][2]["on_iteration_end"] is None
+
+
+def test_in_process_scorer_holds_one_model_across_refits(tiny_surrogate: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from surrogate import scoring
+
+    refits = [shutil.copytree(tiny_surrogate, tmp_path / f"refit-{i}") for i in range(3)]
+    scoring.clear_cache()
+    with runner.make_scorer(_campaign(), HOST, tiny_surrogate) as scorer:
+        for path in refits:
+            scorer.use_model(path)
+            assert list(scoring._CACHE) == [str(path.resolve())]
+    scoring.clear_cache()
