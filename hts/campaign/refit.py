@@ -51,12 +51,12 @@ def oracle_labels(
     oracle = store.oracle_frame()
     if oracle.empty:
         return [], pd.DataFrame(columns=targets)
-    cands = store.candidates_frame().set_index("hash")
+    defects = store.candidate_defects(oracle["hash"])
     configs, rows = [], []
     for h, status, result in zip(oracle["hash"], oracle["status"], oracle["result"], strict=True):
-        if status not in GOOD_STATUS or h not in cands.index:
+        if status not in GOOD_STATUS or h not in defects:
             continue
-        configs.append(DefectConfiguration.from_mapping(host, parse_defects(cands.loc[h, "defects"])))
+        configs.append(DefectConfiguration.from_mapping(host, parse_defects(defects[h])))
         rows.append({t: result.get(t, np.nan) for t in targets})
     return configs, pd.DataFrame(rows, columns=targets, dtype=float)
 
@@ -77,9 +77,9 @@ class RefitJob:
 def plan_refit(model_dir: Path, store: CampaignStore, host: Host, out_dir: Path) -> RefitJob | None:
     """The refit of ``model_dir`` on the store's oracle labels, or ``None`` when the oracle has added
     nothing since the model in use was fitted."""
-    from surrogate.scoring import load_cached
+    from surrogate.model import read_model_json
 
-    targets = load_cached(model_dir).targets
+    targets = list(read_model_json(model_dir)["targets"])  # the boosters stay on disk: no model in this process
     configs, labels = oracle_labels(store, host, targets)
     if not configs:
         return None

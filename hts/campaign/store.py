@@ -682,6 +682,19 @@ class CampaignStore:
             rows = [(str(h), json.loads(r).get("motif")) for h, r in conn.execute(q)]
         return {h: m for h, m in rows if isinstance(m, dict) and isinstance(m.get("motif"), str)}
 
+    @_reads("the candidates")
+    def candidate_defects(self, hashes: Iterable[str]) -> dict[str, str]:
+        """The stored ``defects`` text of each of ``hashes`` that is a candidate, read through the hash
+        index: a refit looks up its few verified candidates without reading the whole archive."""
+        c = self.candidates.c
+        wanted = list(dict.fromkeys(hashes))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for lo in range(0, len(wanted), 500):  # well under SQLite's limit on bound parameters
+                q = sa_select([c.hash, c.defects]).where(c.hash.in_(wanted[lo : lo + 500]))
+                out.update({str(h): str(d) for h, d in conn.execute(q)})
+        return out
+
     @_reads("the oracle results")
     def oracle_frame(self) -> pd.DataFrame:
         """One row per verified candidate; ``created`` as ISO 8601 UTC text."""

@@ -324,3 +324,27 @@ def test_a_complete_model_left_by_a_killed_run_is_used_without_fitting_again(tmp
     assert again is not None
     monkeypatch.setattr(SurrogateModel, "fit", lambda *a, **k: pytest.fail("fitted again"))
     assert fit_refit(again) == first
+
+
+def test_planning_a_refit_loads_no_model_in_the_campaign_process(tmp_path, model_dir):
+    from hts.campaign.refit import plan_refit
+    from surrogate import scoring
+
+    store = _store(tmp_path / "s.sqlite", ORACLE)
+    scoring.clear_cache()
+    try:
+        job = plan_refit(model_dir, store, HOST, tmp_path / "out")
+    finally:
+        store.close()
+    assert job is not None and len(job.defects) == 3
+    assert scoring._CACHE == {}  # the targets come from model.json; the fit loads the model in its own process
+
+
+def test_candidate_defects_reads_only_the_hashes_asked_for(tmp_path):
+    store = _store(tmp_path / "s.sqlite", {})
+    try:
+        asked = [f"unknown-{i}" for i in range(1200)] + ["retry", "conv", "conv"]  # over several reads
+        got = store.candidate_defects(asked)
+    finally:
+        store.close()
+    assert got == {h: format_defects(DEFECTS[h]) for h in ("retry", "conv")}
