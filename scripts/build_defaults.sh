@@ -3,6 +3,7 @@
 #   the surrogates models/surrogate-mos2-sparse   (CatBoost, sparse features, all targets)
 #                  models/surrogate-bn-sparse     (the same for h-BN: a campaign's `default` is its host's)
 #                  models/surrogate-p-sparse      (the same for black phosphorus)
+#                  models/surrogate-wse2-sparse   (the same for WSe2)
 #   the LLM base   models/llm-base                (tiny Llama, pretrained on unconditional `sparse` text)
 #   the LoRA       models/llm-lora                (instruction-tuned on the labelled structures)
 # On 2 cores: ~1 min per surrogate, ~17 min pretrain, ~15-30 min LoRA (BENCHMARKS.md, "Generator: conditioning
@@ -14,7 +15,8 @@ HTS=.venv/bin/hts
 DATA=datasets/mos2_8x8_xtb
 FORCE=${FORCE:-0}
 if [ "$FORCE" = 1 ]; then
-  rm -rf models/surrogate-mos2-sparse models/surrogate-bn-sparse models/surrogate-p-sparse models/llm-base models/llm-lora runs/instructions
+  rm -rf models/surrogate-mos2-sparse models/surrogate-bn-sparse models/surrogate-p-sparse models/surrogate-wse2-sparse \
+    models/llm-base models/llm-lora runs/instructions
 fi
 
 $HTS data merge "$DATA"
@@ -33,6 +35,12 @@ $HTS data merge datasets/p_6x6_xtb
 if [ ! -f models/surrogate-p-sparse/model.json ]; then
   $HTS surrogate train --data datasets/p_6x6_xtb --features sparse --split random --seed 0 --iterations 1000 \
     --depth 4 --threads 1 --out models/surrogate-p-sparse
+fi
+# WSe2 8x8: the same recipe on its labelled rows.
+$HTS data merge datasets/wse2_8x8_xtb
+if [ ! -f models/surrogate-wse2-sparse/model.json ]; then
+  $HTS surrogate train --data datasets/wse2_8x8_xtb --features sparse --split random --seed 0 --iterations 1000 \
+    --depth 4 --threads 1 --out models/surrogate-wse2-sparse
 fi
 $HTS llm pretrain --data "$DATA" --random 20000 --host MoS2 --preset tiny --steps 800 --batch-size 32 --lr 2e-3 \
   --out models/llm-base
