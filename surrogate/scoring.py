@@ -215,7 +215,11 @@ class DaskScorer:
         new = str(Path(model_dir).resolve())
         check_same_kind(new, self.model)
         old, self.model_dir = self.model_dir, new
-        self.warm_up(replaces=old)
+        try:
+            self.warm_up(replaces=old)
+        except Exception:  # the workers cannot load it: score on with the model before (they reload it)
+            self.model_dir = old
+            raise
 
     def warm_up(self, replaces: str | None = None) -> None:
         """Load the model on every worker now (otherwise the first task of each worker does it), and

@@ -80,4 +80,11 @@ def test_use_model_moves_the_workers_to_the_new_model_and_loads_nothing_here(
         with pytest.raises(ModelError, match="not a model of the same kind"):
             scorer.use_model(other)
         assert scorer.model_dir == str(refit.resolve())  # a refused model changes nothing
+        broken = shutil.copytree(model_dir, tmp_path / "broken")
+        for booster in broken.glob("*.cbm"):
+            booster.write_bytes(b"not a model")
+        with pytest.raises(ModelError):
+            scorer.use_model(broken)
+        assert scorer.model_dir == str(refit.resolve())  # the workers could not load it: the model before stays
+        np.testing.assert_allclose(scorer.score(batch).mean, scoring.score_batch(model_dir, batch).mean)
     scoring.clear_cache()
